@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/go-logr/logr"
+
+	"github.com/authgate/authgate/pkg/decision"
+	"github.com/authgate/authgate/pkg/request"
+	"github.com/authgate/authgate/pkg/server"
+	"github.com/authgate/authgate/pkg/source"
+)
+
+// headerFlags collects repeated -H 'Name: value' flags.
+type headerFlags []string
+
+func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
+func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
+
+// check decides one request against the policies in a folder and prints the
+// decision with its reason chain. It reports whether the request is allowed.
+func check(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, error) {
+	fset := flag.NewFlagSet("check", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	policies := fset.String("policies", "", "folder of AuthPolicy YAML files")
+	rawURL := fset.String("url", "", "the original request's URL, e.g. https://shop.example.com/admin")
+	method := fset.String("X", "GET", "the original request's method")
+	var headers headerFlags
+	fset.Var(&headers, "H", "a request header 'Name: value' (repeatable)")
+	if err := fset.Parse(args); err != nil {
+		return false, err
+	}
+	if *policies == "" || *rawURL == "" {
+		return false, errors.New("check needs --policies and --url")
+	}
+	r, err := checkRequest(*rawURL, *method, headers)
+	if err != nil {
+		return false, err
+	}
+
+	srv, err := server.New(ctx, server.Config{Log: logr.Discard()})
+	if err != nil {
+		return false, err
+	}
+	folder := &source.Folder{Dir: *policies, Log: logr.Discard(), OnUpdate: srv.Apply}
+	if err := folder.Load(); err != nil {
+		fmt.Fprintln(stderr, "warning:", err)
+	}
+	d := srv.Engine().Check(ctx, r)
+	printDecision(stdout, r, d)
+	for _, p := range srv.Store().Load().Problems() {
+		fmt.Fprintf(stdout, "note: policy %s is not in force (%s): %s\n", p.Policy, p.Reason, p.Message)
+	}
+	return d.Allow, nil
+}
+
+func checkRequest(rawURL, method string, headers []string) (*request.Request, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("--url must be an absolute URL: %q", rawURL)
+	}
+	r := &request.Request{Transport: "check", Method: strings.ToUpper(method), Scheme: u.Scheme, Headers: map[string]string{}}
+	if r.Host, err = request.CanonicalHost(u.Host); err != nil {
+		return nil, err
+	}
+	target := u.EscapedPath()
+	if target == "" {
+		target = "/"
+	}
+	if u.RawQuery != "" {
+		target += "?" + u.RawQuery
+	}
+	if r.Path, r.RawQuery, err = request.CanonicalPath(target); err != nil {
+		return nil, err
+	}
+	for _, h := range headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			return nil, fmt.Errorf("-H %q: want 'Name: value'", h)
+		}
+		name = strings.ToLower(strings.TrimSpace(name))
+		value = strings.TrimSpace(value)
+		if prev, ok := r.Headers[name]; ok {
+			sep := ", "
+			if name == "cookie" {
+				sep = "; "
+			}
+			value = prev + sep + value
+		}
+		r.Headers[name] = value
+	}
+	return r, nil
+}
+
+func printDecision(w io.Writer, r *request.Request, d *decision.Decision) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	verdict := "DENY"
+	if d.Allow {
+		verdict = "ALLOW"
+	}
+	fmt.Fprintf(tw, "request:\t%s %s\n", r.Method, r.URL())
+	fmt.Fprintf(tw, "decision:\t%s %d (%s)\n", verdict, d.Status, d.Reason)
+	if d.WouldReason != "" {
+		fmt.Fprintf(tw, "enforced, it would be:\t%s\n", d.WouldReason)
+	}
+	fmt.Fprintf(tw, "policy:\t%s\n", dash(d.Policy))
+	fmt.Fprintf(tw, "rule:\t%s\n", dash(d.Rule))
+	fmt.Fprintf(tw, "authenticator:\t%s\n", dash(d.Authenticator))
+	if d.Identity != nil {
+		fmt.Fprintf(tw, "subject:\t%s\n", d.Identity.Subject)
+	}
+	fmt.Fprintf(tw, "why:\t%s\n", d.Detail)
+	for _, h := range d.Set {
+		fmt.Fprintf(tw, "upstream header:\t%s: %s\n", h.Name, h.Value)
+	}
+	if len(d.Remove) > 0 {
+		fmt.Fprintf(tw, "removed headers:\t%s\n", strings.Join(d.Remove, ", "))
+	}
+	for _, h := range d.DenyHeaders {
+		fmt.Fprintf(tw, "response header:\t%s: %s\n", h.Name, h.Value)
+	}
+	if d.Allow && d.MaxAge > 0 {
+		fmt.Fprintf(tw, "cacheable for:\t%s\n", d.MaxAge)
+	}
+	_ = tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,94 @@
+// Package authn defines how authgate learns who a caller is: the
+// Authenticator interface every credential kind implements (jwt, session,
+// introspection), the Identity it yields, and the errors that tell an
+// invalid credential (401) from a failed dependency (503).
+package authn
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/authgate/authgate/pkg/policy"
+	"github.com/authgate/authgate/pkg/request"
+)
+
+// ErrInvalid means the credential is not acceptable: bad signature, wrong
+// issuer or audience, malformed. It maps to 401. Any error that is not
+// ErrInvalid is a dependency failure and maps to 503.
+var ErrInvalid = errors.New("invalid credential")
+
+// ErrExpired is an ErrInvalid for a credential past its expiry, so the reason
+// can say "expired" while every check for ErrInvalid still holds.
+var ErrExpired = &reasonError{msg: "credential expired"}
+
+type reasonError struct{ msg string }
+
+func (e *reasonError) Error() string        { return e.msg }
+func (e *reasonError) Is(target error) bool { return target == ErrInvalid }
+
+// Identity is who the caller is, once authenticated.
+type Identity struct {
+	Subject string
+	// Claims as the credential carries them (JSON types: string, float64,
+	// bool, []any, map[string]any).
+	Claims map[string]any
+	// ExpiresAt bounds how long a proxy may cache an allow; zero if unknown.
+	ExpiresAt time.Time
+}
+
+// Authenticator checks one kind of credential.
+type Authenticator interface {
+	// Name is the authenticator's name in the policy.
+	Name() string
+	// Present reports whether the request carries this authenticator's
+	// credential. It must be cheap: it runs for every request.
+	Present(r *request.Request) bool
+	// Authenticate verifies the credential. Errors wrap ErrInvalid for a bad
+	// credential; anything else is a dependency failure. It never panics on
+	// hostile input.
+	Authenticate(ctx context.Context, r *request.Request) (*Identity, error)
+}
+
+// Extract returns the first credential found in the sources, in order. A
+// header source with a prefix matches the prefix case-insensitively (RFC 6750
+// auth schemes are case-insensitive) and takes the rest. Every value is taken
+// with surrounding blanks trimmed, and an empty or all-blank value counts as
+// absent, so that a blank cookie or query parameter does not hide a
+// credential in a later source.
+func Extract(r *request.Request, sources []policy.Source) (string, bool) {
+	for i := range sources {
+		if v, ok := extractOne(r, &sources[i]); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func extractOne(r *request.Request, s *policy.Source) (string, bool) {
+	switch s.Kind {
+	case policy.SourceHeader:
+		v, ok := r.Headers[s.Name]
+		if !ok {
+			return "", false
+		}
+		if s.Prefix != "" {
+			if len(v) < len(s.Prefix) || !strings.EqualFold(v[:len(s.Prefix)], s.Prefix) {
+				return "", false
+			}
+			v = v[len(s.Prefix):]
+		}
+		v = strings.Trim(v, " \t")
+		return v, v != ""
+	case policy.SourceCookie:
+		v, _ := r.Cookie(s.Name)
+		v = strings.Trim(v, " \t")
+		return v, v != ""
+	case policy.SourceQuery:
+		v, _ := r.Query(s.Name)
+		v = strings.Trim(v, " \t")
+		return v, v != ""
+	}
+	return "", false
+}

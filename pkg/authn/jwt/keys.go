@@ -1,0 +1,173 @@
+package jwt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"golang.org/x/sync/singleflight"
+)
+
+// keySource owns every JWKS URL's key set for the life of the process, so
+// that caches survive policy reloads: jwx's jwk.Cache refreshes each set in
+// the background and keeps the last good set when a refresh fails.
+type keySource struct {
+	ctx    context.Context
+	cache  *jwk.Cache
+	client *http.Client
+
+	// refetchEvery bounds forced refetches (unknown kid, no set yet) per URL.
+	refetchEvery time.Duration
+	minRefresh   time.Duration
+	fetchTimeout time.Duration
+
+	mu          sync.Mutex
+	lastRefetch map[string]time.Time
+	discovered  map[string]discovery // issuer -> jwks_uri
+	flight      singleflight.Group
+	now         func() time.Time
+	observer    Observer
+}
+
+type discovery struct {
+	jwksURI string
+	err     error
+	at      time.Time
+}
+
+// errRateLimited says a refetch was skipped because one ran recently.
+var errRateLimited = errors.New("refetch rate-limited")
+
+func (s *keySource) register(u string) error {
+	if s.cache.IsRegistered(u) {
+		return nil
+	}
+	err := s.cache.Register(u,
+		jwk.WithHTTPClient(s.client),
+		jwk.WithMinRefreshInterval(s.minRefresh),
+	)
+	if err != nil {
+		return fmt.Errorf("failed to register JWKS URL %s: %w", u, err)
+	}
+	return nil
+}
+
+// keys returns the key set for u. If none has been fetched successfully yet,
+// it fetches now (rate-limited), so an IdP that was down at start is picked
+// up without a restart.
+func (s *keySource) keys(ctx context.Context, u string) (jwk.Set, error) {
+	if err := s.register(u); err != nil {
+		return nil, err
+	}
+	set, err := s.cache.Get(ctx, u)
+	if err == nil && set != nil {
+		return set, nil
+	}
+	set, rerr := s.refetch(ctx, u)
+	if rerr != nil {
+		if err == nil {
+			err = rerr
+		}
+		return nil, fmt.Errorf("no key set available from %s: %w", u, err)
+	}
+	return set, nil
+}
+
+// refetch forces a fetch of u unless one happened within refetchEvery.
+// Concurrent callers share one fetch.
+func (s *keySource) refetch(ctx context.Context, u string) (jwk.Set, error) {
+	v, err, _ := s.flight.Do(u, func() (any, error) {
+		s.mu.Lock()
+		last, ok := s.lastRefetch[u]
+		now := s.now()
+		if ok && now.Sub(last) < s.refetchEvery {
+			s.mu.Unlock()
+			return nil, errRateLimited
+		}
+		s.lastRefetch[u] = now
+		s.mu.Unlock()
+
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
+		defer cancel()
+		set, err := s.cache.Refresh(fctx, u)
+		s.observer.JWKSFetch(err)
+		if err != nil {
+			return nil, fmt.Errorf("failed to fetch JWKS from %s: %w", u, err)
+		}
+		return set, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(jwk.Set), nil
+}
+
+// jwksURI returns the JWKS URL for an issuer, from OIDC discovery. A failed
+// discovery is retried at most every refetchEvery.
+func (s *keySource) jwksURI(ctx context.Context, issuer string) (string, error) {
+	s.mu.Lock()
+	d, ok := s.discovered[issuer]
+	s.mu.Unlock()
+	if ok && (d.err == nil || s.now().Sub(d.at) < s.refetchEvery) {
+		return d.jwksURI, d.err
+	}
+	v, err, _ := s.flight.Do("discovery "+issuer, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
+		defer cancel()
+		u, err := discover(fctx, s.client, issuer)
+		s.observer.Discovery(err)
+		s.mu.Lock()
+		s.discovered[issuer] = discovery{jwksURI: u, err: err, at: s.now()}
+		s.mu.Unlock()
+		return u, err
+	})
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+// maxDiscoveryDoc bounds what authgate reads from a discovery endpoint.
+const maxDiscoveryDoc = 1 << 20
+
+// discover reads <issuer>/.well-known/openid-configuration (OpenID Connect
+// Discovery 1.0 section 4) and returns jwks_uri. The document's issuer must
+// equal the configured one (section 4.3), or a misconfigured or hostile
+// endpoint could hand out another issuer's keys.
+func discover(ctx context.Context, client *http.Client, issuer string) (string, error) {
+	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return "", fmt.Errorf("failed to build discovery request for %s: %w", issuer, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("failed to fetch OIDC discovery from %s: %w", u, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("OIDC discovery at %s answered %d", u, res.StatusCode)
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, maxDiscoveryDoc)).Decode(&doc); err != nil {
+		return "", fmt.Errorf("failed to decode OIDC discovery from %s: %w", u, err)
+	}
+	if doc.Issuer != issuer {
+		return "", fmt.Errorf("OIDC discovery at %s names issuer %q, want %q", u, doc.Issuer, issuer)
+	}
+	if !strings.HasPrefix(doc.JWKSURI, "https://") && !strings.HasPrefix(doc.JWKSURI, "http://") {
+		return "", fmt.Errorf("OIDC discovery at %s has no usable jwks_uri", u)
+	}
+	return doc.JWKSURI, nil
+}

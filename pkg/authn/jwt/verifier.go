@@ -1,0 +1,242 @@
+package jwt
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	jwxjwt "github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/authgate/authgate/pkg/authn"
+	"github.com/authgate/authgate/pkg/policy"
+	"github.com/authgate/authgate/pkg/request"
+)
+
+// MaxTokenLength bounds the tokens authgate looks at. Longer ones are
+// rejected before any decoding, so a huge token costs nothing.
+const MaxTokenLength = 16 << 10
+
+// maxKeysWithoutKid bounds the keys tried for a token that names no kid.
+const maxKeysWithoutKid = 8
+
+type verifier struct {
+	name       string
+	issuer     string
+	jwksURI    string
+	audiences  []string
+	allowed    map[string]bool
+	skew       time.Duration
+	from       []policy.Source
+	cacheScope string
+	p          *Provider
+}
+
+func (v *verifier) Name() string { return v.name }
+
+func (v *verifier) Present(r *request.Request) bool {
+	_, ok := authn.Extract(r, v.from)
+	return ok
+}
+
+func (v *verifier) Authenticate(ctx context.Context, r *request.Request) (*authn.Identity, error) {
+	token, ok := authn.Extract(r, v.from)
+	if !ok {
+		return nil, fmt.Errorf("%w: no token", authn.ErrInvalid)
+	}
+	if len(token) > MaxTokenLength {
+		return nil, fmt.Errorf("%w: token longer than %d bytes", authn.ErrInvalid, MaxTokenLength)
+	}
+	key := v.p.keyer.Key(v.cacheScope, token)
+	if id, ok := v.p.tokens.Get(key); ok {
+		return id, nil
+	}
+	id, err := v.verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if !id.ExpiresAt.IsZero() {
+		v.p.tokens.Set(key, id, id.ExpiresAt)
+	}
+	return id, nil
+}
+
+// header is the part of a JWS protected header authgate reads before it
+// picks a key.
+type header struct {
+	Alg  string          `json:"alg"`
+	Kid  string          `json:"kid"`
+	Crit json.RawMessage `json:"crit"`
+}
+
+func (v *verifier) verify(ctx context.Context, token string) (*authn.Identity, error) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		// JWE (5 parts) and JSON serialisation are not access tokens we accept.
+		return nil, fmt.Errorf("%w: not a compact JWS", authn.ErrInvalid)
+	}
+	var h header
+	if err := decodeSegment(parts[0], &h); err != nil {
+		return nil, fmt.Errorf("%w: bad header: %v", authn.ErrInvalid, err)
+	}
+	if !v.allowed[h.Alg] {
+		return nil, fmt.Errorf("%w: algorithm %q not allowed", authn.ErrInvalid, h.Alg)
+	}
+	if len(h.Crit) > 0 {
+		// RFC 7515 section 4.1.11: we understand no extensions, so a token
+		// that marks any as critical must be rejected.
+		return nil, fmt.Errorf("%w: unsupported crit header", authn.ErrInvalid)
+	}
+
+	u, err := v.keysURL(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set, err := v.p.keys.keys(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	candidates, err := v.candidates(ctx, u, set, &h)
+	if err != nil {
+		return nil, err
+	}
+
+	var lastErr error
+	for _, k := range candidates {
+		tok, err := jwxjwt.Parse([]byte(token),
+			jwxjwt.WithKey(jwa.SignatureAlgorithm(h.Alg), k),
+			jwxjwt.WithValidate(true),
+			jwxjwt.WithIssuer(v.issuer),
+			jwxjwt.WithRequiredClaim(jwxjwt.ExpirationKey),
+			jwxjwt.WithAcceptableSkew(v.skew),
+			jwxjwt.WithClock(jwxjwt.ClockFunc(v.p.now)),
+			jwxjwt.WithValidator(jwxjwt.ValidatorFunc(v.checkAudience)),
+		)
+		if err != nil {
+			lastErr = err
+			var verr jwxjwt.ValidationError
+			if errors.As(err, &verr) {
+				// The signature verified with this key and a claim failed;
+				// trying further keys (no kid) would only replace that
+				// reason, e.g. "expired", with a signature mismatch.
+				break
+			}
+			continue
+		}
+		return v.identity(tok, parts[1])
+	}
+	if errors.Is(lastErr, jwxjwt.ErrTokenExpired()) {
+		return nil, authn.ErrExpired
+	}
+	return nil, fmt.Errorf("%w: %v", authn.ErrInvalid, lastErr)
+}
+
+// candidates picks the keys that may have signed the token: the one named by
+// kid (refetching the set, rate-limited, when the kid is unknown, so keys
+// rotated in at the IdP are picked up without a restart), or without a kid
+// every signing key whose type fits the algorithm.
+func (v *verifier) candidates(ctx context.Context, u string, set jwk.Set, h *header) ([]jwk.Key, error) {
+	if h.Kid != "" {
+		k, ok := set.LookupKeyID(h.Kid)
+		if !ok {
+			fresh, err := v.p.keys.refetch(ctx, u)
+			switch {
+			case errors.Is(err, errRateLimited):
+				return nil, fmt.Errorf("%w: unknown kid", authn.ErrInvalid)
+			case err != nil:
+				// The token may be signed by a key we cannot fetch: that is a
+				// dependency failure, not proof of a bad token.
+				return nil, err
+			}
+			if k, ok = fresh.LookupKeyID(h.Kid); !ok {
+				return nil, fmt.Errorf("%w: unknown kid", authn.ErrInvalid)
+			}
+		}
+		if !usable(k, h.Alg) {
+			return nil, fmt.Errorf("%w: key %q cannot verify %s", authn.ErrInvalid, h.Kid, h.Alg)
+		}
+		return []jwk.Key{k}, nil
+	}
+	var out []jwk.Key
+	for i := 0; i < set.Len() && len(out) < maxKeysWithoutKid; i++ {
+		k, _ := set.Key(i)
+		if usable(k, h.Alg) {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no key for %s", authn.ErrInvalid, h.Alg)
+	}
+	return out, nil
+}
+
+// usable reports whether a JWK may verify a signature with alg: its use is
+// sig (or unset), its alg matches (or is unset) and its type fits alg.
+func usable(k jwk.Key, alg string) bool {
+	if k == nil {
+		return false
+	}
+	if use := k.KeyUsage(); use != "" && use != string(jwk.ForSignature) {
+		return false
+	}
+	if ka := k.Algorithm().String(); ka != "" && ka != alg {
+		return false
+	}
+	switch k.KeyType() {
+	case jwa.RSA:
+		return strings.HasPrefix(alg, "RS") || strings.HasPrefix(alg, "PS")
+	case jwa.EC:
+		return strings.HasPrefix(alg, "ES")
+	case jwa.OKP:
+		return alg == "EdDSA"
+	}
+	return false
+}
+
+func (v *verifier) keysURL(ctx context.Context) (string, error) {
+	if v.jwksURI != "" {
+		return v.jwksURI, nil
+	}
+	return v.p.keys.jwksURI(ctx, v.issuer)
+}
+
+func (v *verifier) checkAudience(_ context.Context, t jwxjwt.Token) jwxjwt.ValidationError {
+	for _, got := range t.Audience() {
+		for _, want := range v.audiences {
+			if got == want {
+				return nil
+			}
+		}
+	}
+	return jwxjwt.ErrInvalidAudience()
+}
+
+// identity builds the Identity from the verified token. Claims are decoded
+// from the payload as plain JSON so conditions see what the IdP sent.
+func (v *verifier) identity(tok jwxjwt.Token, payload string) (*authn.Identity, error) {
+	claims := map[string]any{}
+	if err := decodeSegment(payload, &claims); err != nil {
+		return nil, fmt.Errorf("%w: bad claims: %v", authn.ErrInvalid, err)
+	}
+	return &authn.Identity{
+		Subject:   tok.Subject(),
+		Claims:    claims,
+		ExpiresAt: tok.Expiration(),
+	}, nil
+}
+
+func decodeSegment(seg string, into any) error {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	if err != nil {
+		return errors.New("bad base64url")
+	}
+	if err := json.Unmarshal(raw, into); err != nil {
+		return errors.New("bad JSON")
+	}
+	return nil
+}

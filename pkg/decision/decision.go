@@ -1,0 +1,196 @@
+// Package decision is the heart of authgate: Decide takes a canonical
+// request and a policy snapshot and returns a transport-agnostic Decision.
+// Every adapter (Envoy gRPC, nginx/Traefik HTTP) calls the same Decide, so a
+// request gets the same verdict and identity headers whichever way it came.
+package decision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/authgate/authgate/pkg/authn"
+	"github.com/authgate/authgate/pkg/request"
+	"github.com/authgate/authgate/pkg/store"
+)
+
+// Reason is why a decision came out as it did. The set is closed so it can be
+// a metric label.
+type Reason string
+
+// The reasons.
+const (
+	ReasonAllowed         Reason = "allowed"
+	ReasonAnonymous       Reason = "anonymous"
+	ReasonNoCredential    Reason = "no_credential"
+	ReasonInvalidToken    Reason = "invalid_token"
+	ReasonExpired         Reason = "expired"
+	ReasonConditionFailed Reason = "condition_failed"
+	ReasonUnknownHost     Reason = "unknown_host"
+	ReasonNoRule          Reason = "no_rule"
+	ReasonDependencyError Reason = "dependency_error"
+	ReasonDryRunDeny      Reason = "dry_run_deny"
+	ReasonBadRequest      Reason = "bad_request"
+	ReasonNotReady        Reason = "not_ready"
+	ReasonInternalError   Reason = "internal_error"
+)
+
+// Header is one header name and value.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Decision is everything an adapter needs to answer.
+type Decision struct {
+	Allow  bool
+	Status int // 200, 400, 401, 403, 503
+	Reason Reason
+	// WouldReason is the enforced outcome's reason when a DryRun policy
+	// allowed a request it would have denied.
+	WouldReason Reason
+	// Detail explains the reason for people (authgate check, debug logs). It
+	// never contains a credential.
+	Detail string
+
+	Policy        string // namespace/name
+	Rule          string
+	Authenticator string
+	Identity      *authn.Identity
+
+	// Set are the identity headers for the upstream (overwrite).
+	Set []Header
+	// Remove are headers to strip from the upstream request: every identity
+	// header the policy may set that Set does not, and underscore variants.
+	Remove []string
+	// DenyHeaders go on a denial (WWW-Authenticate).
+	DenyHeaders []Header
+	// MaxAge is how long a proxy may cache an allow; 0 means do not cache.
+	MaxAge time.Duration
+
+	// rejected is set when a credential was presented but rejected on a rule
+	// that allows anonymous requests (the authgear preset says so upstream).
+	rejected bool
+}
+
+// Options tune Decide.
+type Options struct {
+	// Now replaces the clock in tests.
+	Now func() time.Time
+}
+
+// Decide decides one request against a snapshot. It never panics on hostile
+// input and never allows on error: unknown host, no rule, invalid input and
+// dependency failures all deny.
+func Decide(ctx context.Context, r *request.Request, snap *store.Snapshot, opts Options) *Decision {
+	if snap == nil {
+		return &Decision{Status: http.StatusServiceUnavailable, Reason: ReasonNotReady, Detail: "no policy snapshot loaded yet"}
+	}
+	c := snap.Lookup(r.Host)
+	if c == nil {
+		return &Decision{Status: http.StatusForbidden, Reason: ReasonUnknownHost, Detail: fmt.Sprintf("no policy claims host %q", r.Host)}
+	}
+	d := decide(ctx, r, c, opts)
+	d.Policy = c.Policy.Key()
+	if !d.Allow && c.Policy.DryRun {
+		d.WouldReason, d.Reason = d.Reason, ReasonDryRunDeny
+		d.Detail = fmt.Sprintf("DryRun: would have answered %d (%s): %s", d.Status, d.WouldReason, d.Detail)
+		d.Allow, d.Status, d.DenyHeaders, d.MaxAge = true, http.StatusOK, nil, 0
+	}
+	if d.Allow {
+		setHeaders(d, c, r)
+	}
+	return d
+}
+
+func decide(ctx context.Context, r *request.Request, c *store.Compiled, opts Options) *Decision {
+	rule := c.Match(r.Method, r.Path)
+	if rule == nil {
+		return &Decision{Status: http.StatusForbidden, Reason: ReasonNoRule, Detail: fmt.Sprintf("no rule matches %s %s", r.Method, r.Path)}
+	}
+	d := &Decision{Rule: rule.Name}
+
+	var presented authn.Authenticator
+	for _, a := range rule.Authenticators {
+		if a.Present(r) {
+			presented = a
+			break
+		}
+	}
+	if presented == nil {
+		if rule.AllowAnonymous {
+			d.Allow, d.Status, d.Reason = true, http.StatusOK, ReasonAnonymous
+			d.Detail = fmt.Sprintf("rule %q allows anonymous requests and no credential was presented", rule.Name)
+			return d
+		}
+		d.Status, d.Reason = http.StatusUnauthorized, ReasonNoCredential
+		d.Detail = fmt.Sprintf("rule %q needs a credential and none was presented", rule.Name)
+		d.DenyHeaders = []Header{{Name: "WWW-Authenticate", Value: bearerChallenge(r.Host, "")}}
+		return d
+	}
+	d.Authenticator = presented.Name()
+
+	id, err := presented.Authenticate(ctx, r)
+	switch {
+	case err == nil:
+	case errors.Is(err, authn.ErrInvalid):
+		d.Reason = ReasonInvalidToken
+		if errors.Is(err, authn.ErrExpired) {
+			d.Reason = ReasonExpired
+		}
+		if rule.AllowAnonymous {
+			// A bad credential on a public rule is treated as none: the page
+			// stays public, but no identity reaches the upstream.
+			d.Allow, d.Status = true, http.StatusOK
+			d.Detail = fmt.Sprintf("authenticator %q rejected the credential (%v); rule %q allows anonymous requests", d.Authenticator, err, rule.Name)
+			d.Reason = ReasonAnonymous
+			d.rejected = true
+			return d
+		}
+		d.Status = http.StatusUnauthorized
+		d.Detail = fmt.Sprintf("authenticator %q rejected the credential: %v", d.Authenticator, err)
+		d.DenyHeaders = []Header{{Name: "WWW-Authenticate", Value: bearerChallenge(r.Host, "invalid_token")}}
+		return d
+	default:
+		d.Status, d.Reason = http.StatusServiceUnavailable, ReasonDependencyError
+		d.Detail = fmt.Sprintf("authenticator %q could not check the credential: %v", d.Authenticator, err)
+		return d
+	}
+	d.Identity = id
+
+	for i := range rule.Require {
+		cond := &rule.Require[i]
+		if ok, why := evaluate(cond, id.Claims); !ok {
+			d.Status, d.Reason = http.StatusForbidden, ReasonConditionFailed
+			d.Detail = fmt.Sprintf("rule %q require[%d]: %s", rule.Name, i, why)
+			if cond.Claim == "scope" || cond.Claim == "scp" {
+				d.DenyHeaders = []Header{{Name: "WWW-Authenticate", Value: bearerChallenge(r.Host, "insufficient_scope")}}
+			}
+			return d
+		}
+	}
+	d.Allow, d.Status, d.Reason = true, http.StatusOK, ReasonAllowed
+	d.Detail = fmt.Sprintf("authenticated by %q; rule %q", d.Authenticator, rule.Name)
+	if !id.ExpiresAt.IsZero() {
+		now := time.Now
+		if opts.Now != nil {
+			now = opts.Now
+		}
+		if left := id.ExpiresAt.Sub(now()).Truncate(time.Second); left > 0 {
+			d.MaxAge = left
+		}
+	}
+	return d
+}
+
+// bearerChallenge builds an RFC 6750 WWW-Authenticate value. The host is
+// canonical (no quotes or backslashes), so it needs no escaping.
+func bearerChallenge(host, errCode string) string {
+	v := `Bearer realm="` + host + `"`
+	if errCode != "" {
+		v += `, error="` + errCode + `"`
+	}
+	return v
+}

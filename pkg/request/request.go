@@ -1,0 +1,126 @@
+// Package request holds the original request that a proxy asks about, in
+// one canonical form shared by every transport: host lower-case without port,
+// path percent-decoded with dot segments resolved, header names lower-case.
+// Adapters build it once; the decision engine and authenticators only read it.
+package request
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Request is the original request, canonicalised once by the adapter.
+type Request struct {
+	Transport string // "grpc" or "http": for labels and logs
+	Host      string // canonical: lower case, no port, no trailing dot
+	Method    string // upper case
+	Path      string // canonical: decoded, dot-segment-free, no query
+	RawQuery  string
+	// Headers has lower-case names; repeated headers are joined with ", "
+	// (cookie with "; "), as Envoy presents them in a CheckRequest.
+	Headers   map[string]string
+	RequestID string
+	Scheme    string
+
+	cookies     []*http.Cookie
+	cookiesDone bool
+	query       url.Values
+	queryDone   bool
+}
+
+// Header returns the value of a header by lower-case name.
+func (r *Request) Header(lowerName string) string { return r.Headers[lowerName] }
+
+// Cookie returns the value of the first cookie with the name, parsed per
+// RFC 6265 from the Cookie header the first time a cookie is asked for.
+func (r *Request) Cookie(name string) (string, bool) {
+	if !r.cookiesDone {
+		r.cookiesDone = true
+		if line := r.Headers["cookie"]; line != "" {
+			r.cookies = parseCookies(line)
+		}
+	}
+	for _, c := range r.cookies {
+		if c.Name == name {
+			return c.Value, true
+		}
+	}
+	return "", false
+}
+
+// MaxCookieHeader bounds the Cookie header authgate parses: larger headers
+// are treated as carrying no cookies, so the work per request is bounded.
+const MaxCookieHeader = 16 << 10
+
+func parseCookies(line string) []*http.Cookie {
+	if len(line) > MaxCookieHeader {
+		return nil
+	}
+	// ParseCookie rejects the whole line on one bad pair; browsers and proxies
+	// skip bad pairs instead, so parse pair by pair. Commas separate too: a
+	// cookie value may not contain one (RFC 6265 section 4.1.1), and Envoy
+	// joins repeated Cookie headers with "," in a CheckRequest.
+	var out []*http.Cookie
+	for part := range strings.FieldsFuncSeq(line, func(r rune) bool { return r == ';' || r == ',' }) {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		cs, err := http.ParseCookie(part)
+		if err != nil {
+			continue
+		}
+		out = append(out, cs...)
+	}
+	return out
+}
+
+// Query returns the first value of a query parameter.
+func (r *Request) Query(name string) (string, bool) {
+	if !r.queryDone {
+		r.queryDone = true
+		// A malformed query still yields the parameters that did parse.
+		r.query, _ = url.ParseQuery(r.RawQuery)
+	}
+	vs, ok := r.query[name]
+	if !ok || len(vs) == 0 {
+		return "", false
+	}
+	return vs[0], true
+}
+
+// URL is the original URL, as a sign-in redirect or a log line shows it.
+func (r *Request) URL() string {
+	scheme := r.Scheme
+	if scheme == "" {
+		scheme = "https"
+	}
+	u := scheme + "://" + r.Host + r.Path
+	if r.RawQuery != "" {
+		u += "?" + r.RawQuery
+	}
+	return u
+}
+
+// Browser reports whether the request looks like a top-level navigation: a
+// GET or HEAD that accepts HTML. Such requests may be redirected to sign in.
+func (r *Request) Browser() bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		strings.Contains(r.Headers["accept"], "text/html")
+}
+
+// HeadersFrom converts an http.Header into the canonical header map: names
+// lower-case, repeats joined the way Envoy joins them.
+func HeadersFrom(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for name, vs := range h {
+		lname := strings.ToLower(name)
+		sep := ", "
+		if lname == "cookie" {
+			sep = "; "
+		}
+		out[lname] = strings.Join(vs, sep)
+	}
+	return out
+}

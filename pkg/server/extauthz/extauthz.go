@@ -1,0 +1,187 @@
+// Package extauthz is the Envoy ext_authz v3 gRPC adapter: it turns a
+// CheckRequest into a canonical request, asks the decision engine, and turns
+// the Decision into a CheckResponse. It holds no policy logic of its own.
+package extauthz
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/authgate/authgate/pkg/decision"
+	"github.com/authgate/authgate/pkg/request"
+)
+
+// Transport is the transport label of this adapter.
+const Transport = "grpc"
+
+// MetadataNamespace is the key of authgate's entry in the dynamic metadata
+// Envoy emits under envoy.filters.http.ext_authz.
+const MetadataNamespace = "authgate"
+
+// Server implements envoy.service.auth.v3.Authorization.
+type Server struct {
+	authv3.UnimplementedAuthorizationServer
+	Engine *decision.Engine
+}
+
+// Check answers one CheckRequest. It always returns a CheckResponse (never a
+// gRPC error), so Envoy applies authgate's status rather than its own
+// status_on_error.
+func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	r, err := Request(req)
+	if err != nil {
+		d := decision.BadRequest(err.Error())
+		s.Engine.Record(r, d, 0)
+		return Response(d), nil
+	}
+	return Response(s.Engine.Check(ctx, r)), nil
+}
+
+// Request builds the canonical request from a CheckRequest. The host is the
+// route's context_extensions["host"] when set (so one authgate can serve
+// routes whose :authority differs from the policy host), else :authority.
+// On error the returned request still carries what was readable, for logs.
+func Request(req *authv3.CheckRequest) (*request.Request, error) {
+	attrs := req.GetAttributes()
+	h := attrs.GetRequest().GetHttp()
+	r := &request.Request{
+		Transport: Transport,
+		Method:    strings.ToUpper(h.GetMethod()),
+		Headers:   h.GetHeaders(),
+		RequestID: h.GetId(),
+		Scheme:    h.GetScheme(),
+	}
+	if r.Headers == nil {
+		r.Headers = map[string]string{}
+	}
+	if id := r.Headers["x-request-id"]; id != "" {
+		r.RequestID = id
+	}
+	host := attrs.GetContextExtensions()["host"]
+	if host == "" {
+		host = h.GetHost()
+	}
+	if host == "" {
+		host = r.Headers[":authority"]
+	}
+	var err error
+	if r.Host, err = request.CanonicalHost(host); err != nil {
+		return r, fmt.Errorf("host: %w", err)
+	}
+	target := h.GetPath()
+	if target == "" {
+		target = r.Headers[":path"]
+	}
+	if r.Path, r.RawQuery, err = request.CanonicalPath(target); err != nil {
+		return r, fmt.Errorf("path: %w", err)
+	}
+	if r.Method == "" {
+		return r, fmt.Errorf("%w: no method", request.ErrBadRequest)
+	}
+	return r, nil
+}
+
+// Response maps a Decision to a CheckResponse: OK with headers to set
+// (overwriting client copies) and to remove on allow; a denied response with
+// authgate's status, headers and body otherwise.
+func Response(d *decision.Decision) *authv3.CheckResponse {
+	if d.Allow {
+		ok := &authv3.OkHttpResponse{
+			Headers:         headerOptions(d.Set),
+			HeadersToRemove: d.Remove,
+		}
+		meta := metadata(d)
+		return &authv3.CheckResponse{
+			Status:          &rpcstatus.Status{Code: int32(codes.OK)},
+			HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
+			DynamicMetadata: meta,
+		}
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(grpcCode(d.Status)), Message: string(d.Reason)},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(d.Status)},
+			Headers: headerOptions(append(d.DenyHeaders, decision.Header{Name: "Cache-Control", Value: "no-store"})),
+			Body:    d.Body(),
+		}},
+	}
+}
+
+func grpcCode(status int) codes.Code {
+	switch status {
+	case http.StatusUnauthorized:
+		return codes.Unauthenticated
+	case http.StatusForbidden:
+		return codes.PermissionDenied
+	case http.StatusBadRequest:
+		return codes.InvalidArgument
+	case http.StatusServiceUnavailable:
+		return codes.Unavailable
+	}
+	return codes.Internal
+}
+
+func headerOptions(hs []decision.Header) []*corev3.HeaderValueOption {
+	out := make([]*corev3.HeaderValueOption, 0, len(hs))
+	for _, h := range hs {
+		out = append(out, &corev3.HeaderValueOption{
+			Header: &corev3.HeaderValue{Key: strings.ToLower(h.Name), Value: h.Value},
+			// Overwrite, so a client's copy of an identity header is replaced,
+			// never joined with authgate's value.
+			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+		})
+	}
+	return out
+}
+
+// metadata is the identity as dynamic metadata, for Envoy filters after
+// ext_authz (RBAC, Lua, access logs).
+func metadata(d *decision.Decision) *structpb.Struct {
+	fields := map[string]*structpb.Value{
+		"policy": structpb.NewStringValue(d.Policy),
+		"rule":   structpb.NewStringValue(d.Rule),
+		"reason": structpb.NewStringValue(string(d.Reason)),
+	}
+	if d.Identity != nil {
+		fields["authenticator"] = structpb.NewStringValue(d.Authenticator)
+		fields["subject"] = structpb.NewStringValue(d.Identity.Subject)
+		// Claims that do not convert (not JSON types) are left out rather
+		// than failing the allow.
+		if claims, err := structpb.NewStruct(d.Identity.Claims); err == nil {
+			fields["claims"] = structpb.NewStructValue(claims)
+		}
+	}
+	return &structpb.Struct{Fields: map[string]*structpb.Value{
+		MetadataNamespace: structpb.NewStructValue(&structpb.Struct{Fields: fields}),
+	}}
+}
+
+// RecoverInterceptor turns a panic in any handler into an answer: a 503
+// deny for Check (so Envoy never sees an error it might fail open on), an
+// Internal error for other methods. onPanic counts it.
+func RecoverInterceptor(onPanic func(any)) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				onPanic(p)
+				if info.FullMethod == authv3.Authorization_Check_FullMethodName {
+					resp, err = Response(decision.Internal("panic in gRPC handler")), nil
+					return
+				}
+				resp, err = nil, grpcstatus.Error(codes.Internal, "internal error")
+			}
+		}()
+		return handler(ctx, req)
+	}
+}

@@ -1,0 +1,157 @@
+package store
+
+import (
+	"fmt"
+	"net/textproto"
+	"sort"
+	"strings"
+
+	"github.com/authgate/authgate/pkg/authn"
+	"github.com/authgate/authgate/pkg/policy"
+)
+
+// Compiled is a policy ready for the hot path.
+type Compiled struct {
+	Policy *policy.Policy
+	Rules  []Rule
+	// Headers is the plan for identity headers on allow.
+	Headers []HeaderPlan
+	// Strip lists, lower-case, every header name this policy may set and
+	// their underscore variants: all are removed from the incoming request.
+	Strip []string
+	// Authgear is set when the authgear preset is on: it adds
+	// X-Authgear-Session-Valid, whose value depends on the outcome.
+	Authgear bool
+}
+
+// Rule is a compiled rule.
+type Rule struct {
+	*policy.Rule
+	// Index is the rule's position in spec.rules, for explanations.
+	Index          int
+	methods        map[string]bool // nil: any method
+	Authenticators []authn.Authenticator
+}
+
+// HeaderPlan says how one identity header is filled.
+type HeaderPlan struct {
+	Name  string // canonical, e.g. X-User-Id
+	Claim string // the claim to read; empty for a fixed value
+	Value string // the fixed value
+	Join  string // separator for array claims
+}
+
+// SessionValidHeader is the authgear preset's outcome header.
+const SessionValidHeader = "X-Authgear-Session-Valid"
+
+// authgearHeaders are the headers Authgear's resolver sets, from a token's
+// claims (the claim names Authgear puts in its access tokens).
+var authgearHeaders = []HeaderPlan{
+	{Name: "X-Authgear-User-Id", Claim: "sub"},
+	{Name: "X-Authgear-User-Anonymous", Claim: "https://authgear.com/claims/user/is_anonymous"},
+	{Name: "X-Authgear-User-Verified", Claim: "https://authgear.com/claims/user/is_verified"},
+	{Name: "X-Authgear-User-Can-Reauthenticate", Claim: "https://authgear.com/claims/user/can_reauthenticate"},
+	{Name: "X-Authgear-User-Roles", Claim: "https://authgear.com/claims/user/roles", Join: ","},
+	{Name: "X-Authgear-Session-Amr", Claim: "amr", Join: " "},
+	{Name: "X-Authgear-Session-Authenticated-At", Claim: "auth_time"},
+}
+
+// Match returns the first rule that matches the method and canonical path.
+func (c *Compiled) Match(method, path string) *Rule {
+	for i := range c.Rules {
+		r := &c.Rules[i]
+		if r.methods != nil && !r.methods[method] {
+			continue
+		}
+		if r.Path != "" {
+			if path == r.Path {
+				return r
+			}
+			continue
+		}
+		if PrefixMatch(r.PathPrefix, path) {
+			return r
+		}
+	}
+	return nil
+}
+
+// PrefixMatch is a segment-aware prefix match: "/public" matches "/public"
+// and "/public/x" but not "/publicity". A prefix ending in "/" matches
+// everything below it.
+func PrefixMatch(prefix, path string) bool {
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	return len(path) == len(prefix) || prefix[len(prefix)-1] == '/' || path[len(prefix)] == '/'
+}
+
+func compile(p *policy.Policy, f Factory) (*Compiled, error) {
+	c := &Compiled{Policy: p}
+	byName := make(map[string]authn.Authenticator, len(p.Authenticators))
+	all := make([]authn.Authenticator, 0, len(p.Authenticators))
+	for i := range p.Authenticators {
+		a, err := f.New(&p.Authenticators[i])
+		if err != nil {
+			return nil, fmt.Errorf("spec.authenticators[%d]: %w", i, err)
+		}
+		byName[p.Authenticators[i].Name] = a
+		all = append(all, a)
+	}
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		cr := Rule{Rule: r, Index: i, Authenticators: all}
+		if len(r.Methods) > 0 {
+			cr.methods = make(map[string]bool, len(r.Methods))
+			for _, m := range r.Methods {
+				cr.methods[strings.ToUpper(m)] = true
+			}
+		}
+		if len(r.Authenticators) > 0 {
+			cr.Authenticators = make([]authn.Authenticator, 0, len(r.Authenticators))
+			for _, n := range r.Authenticators {
+				cr.Authenticators = append(cr.Authenticators, byName[n])
+			}
+		}
+		c.Rules = append(c.Rules, cr)
+	}
+
+	if p.Response.Preset == policy.PresetAuthgear {
+		c.Authgear = true
+		c.Headers = append(c.Headers, authgearHeaders...)
+	}
+	for _, h := range p.Response.Headers {
+		c.Headers = append(c.Headers, HeaderPlan{Name: textproto.CanonicalMIMEHeaderKey(h.Name), Claim: h.Claim, Value: h.Value, Join: ","})
+	}
+	if len(c.Headers) == 0 && !c.Authgear {
+		c.Headers = []HeaderPlan{{Name: policy.DefaultUserHeader, Claim: "sub"}}
+	}
+	names := make([]string, 0, len(c.Headers)+1)
+	for _, h := range c.Headers {
+		names = append(names, h.Name)
+	}
+	if c.Authgear {
+		names = append(names, SessionValidHeader)
+	}
+	c.Strip = stripList(names)
+	return c, nil
+}
+
+// stripList returns the lower-case names and their underscore variants,
+// sorted and without repeats. Proxies that pass underscores through would
+// otherwise let "X_User_Id" reach an application that normalises it to
+// X-User-Id (CGI-style frameworks do).
+func stripList(names []string) []string {
+	seen := map[string]bool{}
+	for _, n := range names {
+		l := strings.ToLower(n)
+		seen[l] = true
+		seen[strings.ReplaceAll(l, "-", "_")] = true
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

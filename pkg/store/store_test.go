@@ -1,0 +1,263 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/pkg/authn"
+	"github.com/authgate/authgate/pkg/policy"
+	"github.com/authgate/authgate/pkg/request"
+)
+
+// nopAuth is an authenticator that is never presented a credential.
+type nopAuth struct{ name string }
+
+func (a nopAuth) Name() string                { return a.name }
+func (nopAuth) Present(*request.Request) bool { return false }
+func (nopAuth) Authenticate(context.Context, *request.Request) (*authn.Identity, error) {
+	return nil, authn.ErrInvalid
+}
+
+type factory struct{ fail bool }
+
+func (f factory) New(a *policy.Authenticator) (authn.Authenticator, error) {
+	if f.fail {
+		return nil, errors.New("cannot build")
+	}
+	return nopAuth{name: a.Name}, nil
+}
+
+func pol(ns, name string, created int, hosts ...string) *policy.Policy {
+	return &policy.Policy{
+		Namespace: ns, Name: name, CreatedAt: time.Unix(int64(created), 0),
+		Hosts: hosts,
+		Rules: []policy.Rule{{Name: "all", PathPrefix: "/", AllowAnonymous: true}},
+	}
+}
+
+func TestLookup(t *testing.T) {
+	snap := Build([]*policy.Policy{
+		pol("a", "exact", 1, "shop.example.com"),
+		pol("a", "wild", 2, "*.shop.example.com"),
+		pol("a", "deeper", 3, "*.eu.shop.example.com"),
+		pol("a", "other", 4, "api.example.org", "*.example.net"),
+	}, factory{})
+	if len(snap.Problems()) != 0 {
+		t.Fatalf("unexpected problems: %+v", snap.Problems())
+	}
+	tests := map[string]struct {
+		host string
+		want string // policy name, "" for none
+	}{
+		"exact":                       {host: "shop.example.com", want: "exact"},
+		"wildcard one label":          {host: "www.shop.example.com", want: "wild"},
+		"wildcard two labels":         {host: "a.b.shop.example.com", want: "wild"},
+		"most specific wildcard":      {host: "x.eu.shop.example.com", want: "deeper"},
+		"wildcard base is not itself": {host: "eu.shop.example.com", want: "wild"},
+		"wildcard needs a label":      {host: "example.net", want: ""},
+		"second host of a policy":     {host: "api.example.org", want: "other"},
+		"unknown":                     {host: "evil.com", want: ""},
+		"suffix but not subdomain":    {host: "evilshop.example.com", want: ""},
+		"no dots":                     {host: "localhost", want: ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := ""
+			if c := snap.Lookup(tc.host); c != nil {
+				got = c.Policy.Name
+			}
+			if got != tc.want {
+				t.Fatalf("Lookup(%q) = %q, want %q", tc.host, got, tc.want)
+			}
+		})
+	}
+	var nilSnap *Snapshot
+	if nilSnap.Lookup("shop.example.com") != nil {
+		t.Fatal("nil snapshot matched")
+	}
+}
+
+func TestConflictsAreDeterministic(t *testing.T) {
+	older := pol("shop", "shop", 100, "shop.example.com")
+	newer := pol("blog", "blog", 200, "shop.example.com", "blog.example.com")
+	tieA := pol("a", "x", 300, "tie.example.com")
+	tieB := pol("b", "x", 300, "tie.example.com")
+	for name, order := range map[string][]*policy.Policy{
+		"older first": {older, newer, tieA, tieB},
+		"newer first": {tieB, newer, tieA, older},
+	} {
+		t.Run(name, func(t *testing.T) {
+			snap := Build(order, factory{})
+			if c := snap.Lookup("shop.example.com"); c == nil || c.Policy.Key() != "shop/shop" {
+				t.Fatalf("shop.example.com held by %v, want shop/shop", c)
+			}
+			// The loser is out as a whole, its other hosts too.
+			if c := snap.Lookup("blog.example.com"); c != nil {
+				t.Fatalf("blog.example.com held by %s, want nobody", c.Policy.Key())
+			}
+			if c := snap.Lookup("tie.example.com"); c == nil || c.Policy.Key() != "a/x" {
+				t.Fatalf("tie broken towards %v, want a/x (namespace/name order)", c)
+			}
+			want := []Problem{
+				{Policy: "blog/blog", Reason: "HostConflict", Holder: "shop/shop", Message: "host shop.example.com is already claimed by shop/shop"},
+				{Policy: "b/x", Reason: "HostConflict", Holder: "a/x", Message: "host tie.example.com is already claimed by a/x"},
+			}
+			if !reflect.DeepEqual(snap.Problems(), want) {
+				t.Fatalf("problems = %+v\nwant %+v", snap.Problems(), want)
+			}
+		})
+	}
+}
+
+func TestInvalidPoliciesAreLeftOut(t *testing.T) {
+	bad := pol("a", "bad", 1, "BAD HOST")
+	good := pol("a", "good", 2, "good.example.com")
+	snap := Build([]*policy.Policy{bad, good}, factory{})
+	if snap.Lookup("good.example.com") == nil {
+		t.Fatal("the good policy must still be in force")
+	}
+	if len(snap.Problems()) != 1 || snap.Problems()[0].Reason != "Invalid" || snap.Problems()[0].Policy != "a/bad" {
+		t.Fatalf("problems = %+v", snap.Problems())
+	}
+
+	withAuth := pol("a", "auth", 1, "auth.example.com")
+	withAuth.Authenticators = []policy.Authenticator{{Name: "jwt", JWT: &policy.JWT{Issuer: "https://i", Audiences: []string{"a"}}}}
+	snap = Build([]*policy.Policy{withAuth}, factory{fail: true})
+	if snap.Lookup("auth.example.com") != nil || len(snap.Problems()) != 1 {
+		t.Fatalf("a policy whose authenticator cannot be built must be left out: %+v", snap.Problems())
+	}
+}
+
+func TestMatch(t *testing.T) {
+	p := pol("a", "p", 1, "a.com")
+	p.Rules = []policy.Rule{
+		{Name: "public", PathPrefix: "/public", Methods: []string{"GET", "HEAD"}, AllowAnonymous: true},
+		{Name: "orders", Path: "/api/orders", Methods: []string{"POST"}, AllowAnonymous: true},
+		{Name: "dir", PathPrefix: "/dir/", AllowAnonymous: true},
+		{Name: "default", PathPrefix: "/", AllowAnonymous: true},
+	}
+	snap := Build([]*policy.Policy{p}, factory{})
+	c := snap.Lookup("a.com")
+	if c == nil {
+		t.Fatalf("policy not built: %+v", snap.Problems())
+	}
+	tests := map[string]struct {
+		method, path, want string
+	}{
+		"prefix itself":             {"GET", "/public", "public"},
+		"below prefix":              {"GET", "/public/x", "public"},
+		"prefix is segment-aware":   {"GET", "/publicity", "default"},
+		"method restricts":          {"POST", "/public/x", "default"},
+		"exact path":                {"POST", "/api/orders", "orders"},
+		"exact is exact":            {"POST", "/api/orders/1", "default"},
+		"exact method":              {"GET", "/api/orders", "default"},
+		"trailing slash prefix":     {"PUT", "/dir/x", "dir"},
+		"trailing slash prefix own": {"PUT", "/dir", "default"},
+		"root":                      {"DELETE", "/", "default"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := c.Match(tc.method, tc.path)
+			if r == nil || r.Name != tc.want {
+				t.Fatalf("Match(%s %s) = %v, want %s", tc.method, tc.path, r, tc.want)
+			}
+		})
+	}
+
+	only := pol("a", "only", 1, "b.com")
+	only.Rules = []policy.Rule{{Name: "admin", PathPrefix: "/admin", AllowAnonymous: true}}
+	if r := Build([]*policy.Policy{only}, factory{}).Lookup("b.com").Match("GET", "/x"); r != nil {
+		t.Fatalf("no rule should match /x, got %s", r.Name)
+	}
+}
+
+func TestHeaderPlanAndStripList(t *testing.T) {
+	tests := map[string]struct {
+		response  policy.Response
+		wantNames []string
+		wantStrip []string
+	}{
+		"default header": {
+			wantNames: []string{"X-Auth-Request-User"},
+			wantStrip: []string{"x-auth-request-user", "x_auth_request_user"},
+		},
+		"custom headers": {
+			response:  policy.Response{Headers: []policy.HeaderSpec{{Name: "x-user-id", Claim: "sub"}, {Name: "X-Gateway", Value: "authgate"}}},
+			wantNames: []string{"X-User-Id", "X-Gateway"},
+			wantStrip: []string{"x-gateway", "x-user-id", "x_gateway", "x_user_id"},
+		},
+		"authgear preset": {
+			response: policy.Response{Preset: policy.PresetAuthgear},
+			wantNames: []string{"X-Authgear-User-Id", "X-Authgear-User-Anonymous", "X-Authgear-User-Verified",
+				"X-Authgear-User-Can-Reauthenticate", "X-Authgear-User-Roles", "X-Authgear-Session-Amr", "X-Authgear-Session-Authenticated-At"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := pol("a", "p", 1, "a.com")
+			p.Response = tc.response
+			c := Build([]*policy.Policy{p}, factory{}).Lookup("a.com")
+			var names []string
+			for _, h := range c.Headers {
+				names = append(names, h.Name)
+			}
+			if !reflect.DeepEqual(names, tc.wantNames) {
+				t.Fatalf("headers = %v, want %v", names, tc.wantNames)
+			}
+			if tc.wantStrip != nil && !reflect.DeepEqual(c.Strip, tc.wantStrip) {
+				t.Fatalf("strip = %v, want %v", c.Strip, tc.wantStrip)
+			}
+			if c.Authgear {
+				for _, want := range []string{"x-authgear-session-valid", "x_authgear_session_valid", "x_authgear_user_id"} {
+					if !contains(c.Strip, want) {
+						t.Fatalf("strip list %v lacks %s", c.Strip, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestStoreSwap(t *testing.T) {
+	var s Store
+	if s.Ready() || s.Load() != nil {
+		t.Fatal("a new store is not ready")
+	}
+	snap := Build(nil, factory{})
+	s.Apply(snap)
+	if !s.Ready() || s.Load() != snap {
+		t.Fatal("Apply did not publish the snapshot")
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	for _, n := range []int{10, 1000, 10000} {
+		ps := make([]*policy.Policy, 0, n)
+		for i := range n {
+			ps = append(ps, pol("ns", "p"+itoa(i), i, "h"+itoa(i)+".example.com", "*.w"+itoa(i)+".example.com"))
+		}
+		snap := Build(ps, factory{})
+		b.Run(itoa(n), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				if snap.Lookup("a.w"+itoa(i%n)+".example.com") == nil {
+					b.Fatal("miss")
+				}
+			}
+		})
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
