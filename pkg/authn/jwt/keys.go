@@ -28,6 +28,7 @@ type keySource struct {
 	minRefresh   time.Duration
 	fetchTimeout time.Duration
 
+	regMu       sync.Mutex
 	mu          sync.Mutex
 	lastRefetch map[string]time.Time
 	discovered  map[string]discovery // issuer -> jwks_uri
@@ -46,6 +47,10 @@ type discovery struct {
 var errRateLimited = errors.New("refetch rate-limited")
 
 func (s *keySource) register(u string) error {
+	// Check and register under one lock: registering a URL twice would
+	// replace its entry and throw away a fetched key set.
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
 	if s.cache.IsRegistered(u) {
 		return nil
 	}
