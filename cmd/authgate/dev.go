@@ -35,7 +35,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if f.logLevel == "info" {
 		f.logLevel = "1" // show every decision while developing
 	}
-	log, err := observability.NewLogger(observability.LogConfig{Development: true, Level: f.logLevel})
+	log, err := observability.NewLogger(observability.LogConfig{Development: true, Level: f.logLevel, Output: stderr})
 	if err != nil {
 		return err
 	}

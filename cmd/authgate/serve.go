@@ -67,7 +67,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if f.policies == "" {
 		return errors.New("--policies is required: authgate serve reads AuthPolicies from a folder")
 	}
-	log, err := observability.NewLogger(observability.LogConfig{Level: f.logLevel})
+	log, err := observability.NewLogger(observability.LogConfig{Level: f.logLevel, Output: stderr})
 	if err != nil {
 		return err
 	}
@@ -79,20 +79,28 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // runServer starts the server and feeds it from the folder until ctx ends.
+// If the source fails (the folder cannot be read or watched), the server
+// stops too: serving without policies would never become ready.
 func runServer(ctx context.Context, cfg server.Config, folder *source.Folder) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	folder.OnUpdate = srv.Apply
-	srcCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	srcErr := make(chan error, 1)
-	go func() { srcErr <- folder.Run(srcCtx) }()
+	go func() {
+		err := folder.Run(ctx)
+		if err != nil {
+			cancel()
+		}
+		srcErr <- err
+	}()
 	err = srv.Run(ctx)
 	cancel()
-	if serr := <-srcErr; err == nil {
-		err = serr
+	if serr := <-srcErr; serr != nil {
+		return fmt.Errorf("policy source: %w", serr)
 	}
 	return err
 }

@@ -2,6 +2,7 @@ package observability
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
@@ -34,6 +35,8 @@ type LogConfig struct {
 	// Level is debug, info or error, or a number: V(n) lines are logged when
 	// n <= the verbosity. Decisions log at V(1).
 	Level string
+	// Output receives the log lines; default os.Stderr.
+	Output io.Writer
 }
 
 // NewLogger returns a logr.Logger backed by zap.
@@ -42,7 +45,11 @@ func NewLogger(cfg LogConfig) (logr.Logger, error) {
 	if err != nil {
 		return logr.Discard(), err
 	}
-	return crzap.New(crzap.UseDevMode(cfg.Development), crzap.Level(lvl)), nil
+	opts := []crzap.Opts{crzap.UseDevMode(cfg.Development), crzap.Level(lvl)}
+	if cfg.Output != nil {
+		opts = append(opts, crzap.WriteTo(cfg.Output))
+	}
+	return crzap.New(opts...), nil
 }
 
 func parseLevel(s string) (zapcore.Level, error) {

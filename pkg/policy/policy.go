@@ -87,6 +87,9 @@ func (k SourceKind) String() string {
 	return "unknown"
 }
 
+// MarshalText writes the kind by name (golden files, debug output).
+func (k SourceKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
 // Source is one place a credential is read from.
 type Source struct {
 	Kind   SourceKind
@@ -133,6 +136,9 @@ func (o Operator) String() string {
 	}
 	return "unknown"
 }
+
+// MarshalText writes the operator by name (golden files, debug output).
+func (o Operator) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
 // Condition is a test on one claim.
 type Condition struct {

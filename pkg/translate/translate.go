@@ -7,6 +7,7 @@ package translate
 import (
 	"fmt"
 	"net/textproto"
+	"slices"
 	"sort"
 	"strings"
 
@@ -58,7 +59,7 @@ func AuthPolicy(in *v1alpha1.AuthPolicy) (*policy.Policy, error) {
 			}
 			seen[canon] = name
 			v := r.Headers[name]
-			p.Response.Headers = append(p.Response.Headers, policy.HeaderSpec{Name: name, Claim: v.Claim, Value: v.Value})
+			p.Response.Headers = append(p.Response.Headers, policy.HeaderSpec{Name: canon, Claim: v.Claim, Value: v.Value})
 		}
 	}
 	if err := p.Validate(); err != nil {
@@ -85,7 +86,7 @@ func authenticator(errs *policy.FieldErrors, path string, in *v1alpha1.Authentic
 		ClockSkew:  policy.DefaultClockSkew,
 	}
 	if len(out.JWT.Algorithms) == 0 {
-		out.JWT.Algorithms = policy.DefaultAlgorithms
+		out.JWT.Algorithms = slices.Clone(policy.DefaultAlgorithms)
 	}
 	if j.ClockSkew != nil {
 		out.JWT.ClockSkew = j.ClockSkew.Duration
@@ -94,7 +95,7 @@ func authenticator(errs *policy.FieldErrors, path string, in *v1alpha1.Authentic
 		out.JWT.From = append(out.JWT.From, source(errs, fmt.Sprintf("%s.jwt.from[%d]", path, i), &s))
 	}
 	if len(out.JWT.From) == 0 {
-		out.JWT.From = policy.DefaultSources
+		out.JWT.From = slices.Clone(policy.DefaultSources)
 	}
 	return out
 }
