@@ -403,7 +403,7 @@ func TestConformance(t *testing.T) {
 		reach bool
 	}{
 		"allowed, identity headers": {
-			c: testCase{method: "GET", host: "shop.example.com", target: "/api/cart?x=1", header: bearer(alice)},
+			c:    testCase{method: "GET", host: "shop.example.com", target: "/api/cart?x=1", header: bearer(alice)},
 			want: verdict{status: 200, identity: aliceHeaders}, reach: true,
 		},
 		"allowed, token in a cookie, host with port and upper case": {
