@@ -26,6 +26,7 @@ run: build ## Run authgate dev: standalone mode, sample policies, a development 
 test: setup-test fmt-check vet ## Install what the tests need, then run every test
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+	$(MAKE) --no-print-directory lint
 
 ##@ Development
 

@@ -5,6 +5,7 @@
 package translate
 
 import (
+	"errors"
 	"fmt"
 	"net/textproto"
 	"slices"
@@ -62,8 +63,9 @@ func AuthPolicy(in *v1alpha1.AuthPolicy) (*policy.Policy, error) {
 			p.Response.Headers = append(p.Response.Headers, policy.HeaderSpec{Name: canon, Claim: v.Claim, Value: v.Value})
 		}
 	}
-	if err := p.Validate(); err != nil {
-		errs = append(errs, err.(policy.FieldErrors)...)
+	var verrs policy.FieldErrors
+	if errors.As(p.Validate(), &verrs) {
+		errs = append(errs, verrs...)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err

@@ -82,7 +82,7 @@ func (v *verifier) verify(ctx context.Context, token string) (*authn.Identity, e
 	}
 	var h header
 	if err := decodeSegment(parts[0], &h); err != nil {
-		return nil, fmt.Errorf("%w: bad header: %v", authn.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: bad header: %w", authn.ErrInvalid, err)
 	}
 	if !v.allowed[h.Alg] {
 		return nil, fmt.Errorf("%w: algorithm %q not allowed", authn.ErrInvalid, h.Alg)
@@ -133,7 +133,7 @@ func (v *verifier) verify(ctx context.Context, token string) (*authn.Identity, e
 	if errors.Is(lastErr, jwxjwt.ErrTokenExpired()) {
 		return nil, authn.ErrExpired
 	}
-	return nil, fmt.Errorf("%w: %v", authn.ErrInvalid, lastErr)
+	return nil, fmt.Errorf("%w: %w", authn.ErrInvalid, lastErr)
 }
 
 // candidates picks the keys that may have signed the token: the one named by
@@ -221,7 +221,7 @@ func (v *verifier) checkAudience(_ context.Context, t jwxjwt.Token) jwxjwt.Valid
 func (v *verifier) identity(tok jwxjwt.Token, payload string) (*authn.Identity, error) {
 	claims := map[string]any{}
 	if err := decodeSegment(payload, &claims); err != nil {
-		return nil, fmt.Errorf("%w: bad claims: %v", authn.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: bad claims: %w", authn.ErrInvalid, err)
 	}
 	return &authn.Identity{
 		Subject:   tok.Subject(),
