@@ -116,7 +116,9 @@ func printDecision(w io.Writer, r *request.Request, d *decision.Decision) {
 	if d.Identity != nil {
 		fmt.Fprintf(tw, "subject:\t%s\n", d.Identity.Subject)
 	}
-	fmt.Fprintf(tw, "why:\t%s\n", d.Detail)
+	if d.Detail != "" {
+		fmt.Fprintf(tw, "why:\t%s\n", d.Detail)
+	}
 	for _, h := range d.Set {
 		fmt.Fprintf(tw, "upstream header:\t%s: %s\n", h.Name, h.Value)
 	}

@@ -1,6 +1,8 @@
 package cache_test
 
 import (
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"context"
 	"errors"
 	"sync"
@@ -10,28 +12,6 @@ import (
 
 	"github.com/authgate/authgate/pkg/cache"
 )
-
-// fakeClock is a settable clock, so expiry is tested without sleeping.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // countingStats is a Stats fake; atomic because Load calls it from many
 // goroutines.
@@ -83,12 +63,12 @@ func TestGetSet(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			clock := newFakeClock()
+			clock := clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 			stats := &countingStats{}
 			c := newCache(t, cache.Config{Stats: stats, Now: clock.Now})
 
 			c.Set(k, "identity", clock.Now().Add(tc.ttl))
-			clock.Advance(tc.advance)
+			clock.Step(tc.advance)
 			got, ok := c.Get(k)
 			if ok != tc.wantOK {
 				t.Fatalf("Get ok = %v, want %v", ok, tc.wantOK)
@@ -127,12 +107,12 @@ func TestGetUnknownKey(t *testing.T) {
 }
 
 func TestSetReplaces(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	c := newCache(t, cache.Config{Now: clock.Now})
 	k := newKeyer(t).Key("a")
 	c.Set(k, "old", clock.Now().Add(time.Second))
 	c.Set(k, "new", clock.Now().Add(time.Hour))
-	clock.Advance(time.Minute)
+	clock.Step(time.Minute)
 	if got, ok := c.Get(k); !ok || got != "new" {
 		t.Fatalf("Get = %q, %v; want the replacing value with its own deadline", got, ok)
 	}
@@ -155,7 +135,7 @@ func TestBoundedSize(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			clock := newFakeClock()
+			clock := clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 			stats := &countingStats{}
 			keyer := newKeyer(t)
 			c := newCache(t, cache.Config{Size: tc.size, Stats: stats, Now: clock.Now})
@@ -184,7 +164,7 @@ func TestBoundedSize(t *testing.T) {
 }
 
 func TestBoundedSizeKeepsRecentlyUsed(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	keyer := newKeyer(t)
 	c := newCache(t, cache.Config{Size: 2, Now: clock.Now})
 	a, b, d := keyer.Key("a"), keyer.Key("b"), keyer.Key("d")
@@ -285,7 +265,7 @@ func TestKeyerConcurrent(t *testing.T) {
 }
 
 func TestLoadSingleFlight(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	c := newCache(t, cache.Config{Now: clock.Now})
 	k := newKeyer(t).Key("k")
 
@@ -333,7 +313,7 @@ func TestLoadSingleFlight(t *testing.T) {
 }
 
 func TestLoadServesCached(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	c := newCache(t, cache.Config{Now: clock.Now})
 	k := newKeyer(t).Key("k")
 	c.Set(k, "cached", clock.Now().Add(time.Minute))
@@ -347,7 +327,7 @@ func TestLoadServesCached(t *testing.T) {
 }
 
 func TestLoadErrorNotCached(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	c := newCache(t, cache.Config{Now: clock.Now})
 	k := newKeyer(t).Key("k")
 	errDown := errors.New("idp down")
@@ -376,7 +356,7 @@ func TestLoadErrorNotCached(t *testing.T) {
 }
 
 func TestLoadExpiry(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	c := newCache(t, cache.Config{Now: clock.Now})
 	k := newKeyer(t).Key("k")
 	var calls int
@@ -392,7 +372,7 @@ func TestLoadExpiry(t *testing.T) {
 	if calls != 1 {
 		t.Fatalf("loader called %d times before expiry, want 1", calls)
 	}
-	clock.Advance(time.Minute)
+	clock.Step(time.Minute)
 	if _, err := c.Load(t.Context(), k, time.Second, load); err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +382,7 @@ func TestLoadExpiry(t *testing.T) {
 }
 
 func TestLoadCallerCancellation(t *testing.T) {
-	clock := newFakeClock()
+	clock := clocktesting.NewFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	c := newCache(t, cache.Config{Now: clock.Now})
 	k := newKeyer(t).Key("k")
 

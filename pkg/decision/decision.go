@@ -171,8 +171,9 @@ func decide(ctx context.Context, r *request.Request, c *store.Compiled, opts Opt
 			return d
 		}
 	}
+	// No Detail on the common path: the names above say it all, and a
+	// formatted string per allowed request is a cost for nothing.
 	d.Allow, d.Status, d.Reason = true, http.StatusOK, ReasonAllowed
-	d.Detail = fmt.Sprintf("authenticated by %q; rule %q", d.Authenticator, rule.Name)
 	if !id.ExpiresAt.IsZero() {
 		now := time.Now
 		if opts.Now != nil {

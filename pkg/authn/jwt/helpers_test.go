@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,27 +27,6 @@ import (
 // testRefetch is the refetch interval for tests that use the real clock:
 // long enough that one test step stays inside it, short enough to sleep past.
 const testRefetch = 50 * time.Millisecond
-
-// fakeClock drives the provider's clock (token validity, cache expiry and
-// refetch rate limits) without sleeping. Safe for concurrent use.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // countingObserver is an Observer fake counting every event.
 type countingObserver struct {

@@ -1,6 +1,8 @@
 package jwt_test
 
 import (
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -23,7 +25,7 @@ func TestUnknownKid(t *testing.T) {
 
 func TestUnknownKidFloodIsRateLimited(t *testing.T) {
 	iss := newIssuer(t)
-	clock := newFakeClock()
+	clock := clocktesting.NewFakeClock(time.Now())
 	const interval = 10 * time.Second
 	a := newAuthenticator(t, newProvider(t, jwt.Config{RefetchInterval: interval, Now: clock.Now}), issuerPolicy(iss))
 
@@ -53,7 +55,7 @@ func TestUnknownKidFloodIsRateLimited(t *testing.T) {
 	}
 
 	// Once the interval has passed an unknown kid may refetch again, once.
-	clock.Advance(interval + time.Second)
+	clock.Step(interval + time.Second)
 	before := iss.JWKSFetches()
 	for range 10 {
 		_, err := a.Authenticate(t.Context(), bearer(mint(t, iss, devissuer.Token{Kid: "still-unknown"})))
@@ -120,7 +122,7 @@ func TestKeyRotationInsideRefetchInterval(t *testing.T) {
 	// until the interval has passed, then picked up: the rate limit delays
 	// rotation by at most one interval and never blocks it.
 	iss := newIssuer(t)
-	clock := newFakeClock()
+	clock := clocktesting.NewFakeClock(time.Now())
 	const interval = 10 * time.Second
 	a := newAuthenticator(t, newProvider(t, jwt.Config{RefetchInterval: interval, Now: clock.Now}), issuerPolicy(iss))
 	_, err := a.Authenticate(t.Context(), bearer(mint(t, iss, devissuer.Token{})))
@@ -135,7 +137,7 @@ func TestKeyRotationInsideRefetchInterval(t *testing.T) {
 	_, err = a.Authenticate(t.Context(), bearer(token))
 	wantOutcome(t, err, invalid)
 
-	clock.Advance(interval)
+	clock.Step(interval)
 	_, err = a.Authenticate(t.Context(), bearer(token))
 	wantOutcome(t, err, accepted)
 }

@@ -1,6 +1,8 @@
 package jwt_test
 
 import (
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"reflect"
 	"testing"
 	"time"
@@ -38,7 +40,7 @@ func TestTokenCacheServesWithoutNetwork(t *testing.T) {
 
 func TestTokenCacheHonoursExpiry(t *testing.T) {
 	iss := newIssuer(t)
-	clock := newFakeClock()
+	clock := clocktesting.NewFakeClock(time.Now())
 	obs := &countingObserver{}
 	pol := issuerPolicy(iss)
 	pol.ClockSkew = 30 * time.Second
@@ -50,7 +52,7 @@ func TestTokenCacheHonoursExpiry(t *testing.T) {
 	wantOutcome(t, err, accepted)
 
 	// Shortly before exp it is served from the cache.
-	clock.Advance(exp.Sub(clock.Now()) - time.Second)
+	clock.Step(exp.Sub(clock.Now()) - time.Second)
 	_, err = a.Authenticate(t.Context(), bearer(token))
 	wantOutcome(t, err, accepted)
 	if obs.hits.Load() != 1 {
@@ -59,7 +61,7 @@ func TestTokenCacheHonoursExpiry(t *testing.T) {
 
 	// Past exp the cache must not answer, whatever the skew: the token is
 	// verified again, and past the skew that says expired.
-	clock.Advance(2 * time.Minute)
+	clock.Step(2 * time.Minute)
 	_, err = a.Authenticate(t.Context(), bearer(token))
 	wantOutcome(t, err, expired)
 	if obs.hits.Load() != 1 {
