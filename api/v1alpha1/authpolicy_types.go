@@ -41,6 +41,18 @@ type AuthPolicySpec struct {
 	// Enforcement is Enforce (default) or DryRun: decide, log and count as
 	// usual, but always allow.
 	Enforcement EnforcementMode `json:"enforcement,omitempty"`
+
+	// SignIn sends browsers without a valid session to sign in, where the
+	// proxy can follow a redirect (Envoy, Traefik). nginx auth_request
+	// always gets a 401 and redirects with error_page.
+	SignIn *SignIn `json:"signIn,omitempty"`
+}
+
+// SignIn configures the browser sign-in redirect.
+type SignIn struct {
+	// URL to redirect to; "{url}" is replaced by the original URL,
+	// URL-encoded.
+	URL string `json:"url"`
 }
 
 // EnforcementMode selects whether denials are enforced.
@@ -59,6 +71,76 @@ type Authenticator struct {
 	Name string `json:"name"`
 	// JWT verifies signed access tokens locally against the issuer's JWKS.
 	JWT *JWTAuthenticator `json:"jwt,omitempty"`
+	// Session resolves session cookies (and, optionally, bearer tokens)
+	// through the identity provider's session resolver.
+	Session *SessionAuthenticator `json:"session,omitempty"`
+	// Introspection checks opaque access tokens with RFC 7662.
+	Introspection *IntrospectionAuthenticator `json:"introspection,omitempty"`
+}
+
+// SessionAuthenticator resolves a session cookie through a resolver.
+type SessionAuthenticator struct {
+	// Cookies are the cookie names read from the request and forwarded to
+	// the resolver; no other cookie is forwarded.
+	Cookies []string `json:"cookies,omitempty"`
+	// ForwardAuthorization also resolves an Authorization header through
+	// the resolver. Default true for the authgear contract, else false.
+	ForwardAuthorization *bool `json:"forwardAuthorization,omitempty"`
+	// Resolver is the endpoint that answers who a session belongs to.
+	Resolver SessionResolver `json:"resolver"`
+	// CacheTTL bounds how long a valid answer is reused (default 30s, 0
+	// disables), never past the session's expiry when the resolver reports
+	// one. A revoked session stays accepted for at most this long.
+	CacheTTL *metav1.Duration `json:"cacheTTL,omitempty"`
+	// NegativeCacheTTL is how long an invalid answer is reused (default 2s).
+	NegativeCacheTTL *metav1.Duration `json:"negativeCacheTTL,omitempty"`
+	// StaleIfError serves a valid answer up to this long past its expiry
+	// while the resolver is failing. Off by default: it trades revocation
+	// latency for availability.
+	StaleIfError *metav1.Duration `json:"staleIfError,omitempty"`
+}
+
+// SessionResolver is a session resolver endpoint and the contract it speaks.
+type SessionResolver struct {
+	URL string `json:"url"`
+	// Contract is authgear (default), status or json.
+	Contract string `json:"contract,omitempty"`
+	// Timeout of one resolver call (default 2s).
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// ForwardHeaders are extra request headers passed on to the resolver.
+	ForwardHeaders []string `json:"forwardHeaders,omitempty"`
+	// SubjectField is the dotted path to the subject in a json contract
+	// answer (default "sub").
+	SubjectField string `json:"subjectField,omitempty"`
+	// IdentityHeaders maps claim names to the response headers that carry
+	// them, for the status contract ("sub" names the subject's header).
+	IdentityHeaders map[string]string `json:"identityHeaders,omitempty"`
+}
+
+// IntrospectionAuthenticator checks opaque tokens at an RFC 7662 endpoint.
+type IntrospectionAuthenticator struct {
+	URL      string `json:"url"`
+	ClientID string `json:"clientID,omitempty"`
+	// ClientSecretRef names the client secret: a Secret key in Kubernetes,
+	// the file <policies dir>/secrets/<name>/<key> in standalone mode.
+	ClientSecretRef *SecretKeyRef `json:"clientSecretRef,omitempty"`
+	// From lists where the token is read from (default Authorization Bearer).
+	From []CredentialSource `json:"from,omitempty"`
+	// Timeout of one introspection call (default 2s).
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// CacheTTL bounds how long an active answer is reused (default 30s),
+	// never past the token's exp.
+	CacheTTL *metav1.Duration `json:"cacheTTL,omitempty"`
+	// NegativeCacheTTL is how long an inactive answer is reused (default 2s).
+	NegativeCacheTTL *metav1.Duration `json:"negativeCacheTTL,omitempty"`
+	// StaleIfError: as for sessions.
+	StaleIfError *metav1.Duration `json:"staleIfError,omitempty"`
+}
+
+// SecretKeyRef names one key of a Secret in the policy's namespace.
+type SecretKeyRef struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
 }
 
 // JWTAuthenticator verifies JSON Web Tokens.

@@ -63,7 +63,7 @@ func TestSamplesOnDiskLoad(t *testing.T) {
 
 func checkSample(t *testing.T, name string, data []byte) {
 	t.Helper()
-	ps, err := source.ParseFile(name, data)
+	ps, err := source.ParseFile(name, data, nil)
 	if err != nil {
 		t.Fatalf("sample does not load: %v", err)
 	}

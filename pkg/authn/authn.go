@@ -92,3 +92,27 @@ func extractOne(r *request.Request, s *policy.Source) (string, bool) {
 	}
 	return "", false
 }
+
+// Claim looks a claim up by name. A name that is a URL (contains "/" or ":",
+// like Authgear's "https://authgear.com/claims/user/roles") is taken whole;
+// otherwise a name that is not a top-level claim is read as a dotted path
+// into nested objects ("realm_access.roles").
+func Claim(claims map[string]any, name string) (any, bool) {
+	if v, ok := claims[name]; ok {
+		return v, true
+	}
+	if strings.ContainsAny(name, "/:") || !strings.Contains(name, ".") {
+		return nil, false
+	}
+	var cur any = claims
+	for part := range strings.SplitSeq(name, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}

@@ -120,17 +120,27 @@ func New[V any](cfg Config) (*Cache[V], error) {
 	return c, nil
 }
 
-// Get returns the value for key if present and not expired.
+// Get returns the value for key if present and not expired. An expired
+// entry stays until it is replaced or evicted, so Stale can still serve it.
 func (c *Cache[V]) Get(key Key) (V, bool) {
 	e, ok := c.lru.Get(key)
 	if ok && c.now().Before(e.expires) {
 		c.stats.Hit()
 		return e.value, true
 	}
-	if ok {
-		c.lru.Remove(key)
-	}
 	c.stats.Miss()
+	var zero V
+	return zero, false
+}
+
+// Stale returns the value for key even if it expired, as long as it expired
+// less than maxStale ago: for serving the last good answer while the
+// upstream is failing, when a policy opts into that.
+func (c *Cache[V]) Stale(key Key, maxStale time.Duration) (V, bool) {
+	e, ok := c.lru.Peek(key)
+	if ok && c.now().Before(e.expires.Add(maxStale)) {
+		return e.value, true
+	}
 	var zero V
 	return zero, false
 }

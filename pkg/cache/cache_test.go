@@ -86,10 +86,15 @@ func TestGetSet(t *testing.T) {
 			if h, m := stats.hits.Load(), stats.misses.Load(); h != wantHits || m != wantMisses {
 				t.Errorf("hits, misses = %d, %d; want %d, %d", h, m, wantHits, wantMisses)
 			}
-			// An expired entry is dropped when touched, so it does not hold a
-			// slot until the LRU happens to push it out.
-			if !tc.wantOK && c.Len() != 0 {
-				t.Errorf("Len after miss = %d, want 0", c.Len())
+			// An expired entry stays (bounded by the LRU) so that Stale can
+			// serve it within a stale-if-error window, and never past it.
+			if !tc.wantOK && tc.ttl > 0 {
+				if _, ok := c.Stale(k, tc.advance-tc.ttl+time.Second); !ok {
+					t.Errorf("Stale within the window missed")
+				}
+				if _, ok := c.Stale(k, tc.advance-tc.ttl); ok {
+					t.Errorf("Stale served an entry past the window")
+				}
 			}
 		})
 	}

@@ -6,32 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/policy"
 )
-
-// Claim looks a claim up by name. A name that is a URL (contains "/" or ":",
-// like Authgear's "https://authgear.com/claims/user/roles") is taken whole;
-// otherwise a name that is not a top-level claim is read as a dotted path
-// into nested objects ("realm_access.roles").
-func Claim(claims map[string]any, name string) (any, bool) {
-	if v, ok := claims[name]; ok {
-		return v, true
-	}
-	if strings.ContainsAny(name, "/:") || !strings.Contains(name, ".") {
-		return nil, false
-	}
-	var cur any = claims
-	for part := range strings.SplitSeq(name, ".") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		if cur, ok = m[part]; !ok {
-			return nil, false
-		}
-	}
-	return cur, true
-}
 
 // scalar returns the string form of a JSON scalar: strings as they are,
 // booleans as true/false, numbers without exponent or trailing zeros.
@@ -54,7 +31,7 @@ func scalar(v any) (string, bool) {
 // evaluate tests one condition. On failure it says why, naming the claim and
 // the expectation but never the claim's value.
 func evaluate(c *policy.Condition, claims map[string]any) (bool, string) {
-	v, present := Claim(claims, c.Claim)
+	v, present := authn.Claim(claims, c.Claim)
 	switch c.Op {
 	case policy.OpExists:
 		if present == c.Exists {

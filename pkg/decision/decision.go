@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/authgate/authgate/pkg/authn"
@@ -46,7 +48,7 @@ type Header struct {
 // Decision is everything an adapter needs to answer.
 type Decision struct {
 	Allow  bool
-	Status int // 200, 400, 401, 403, 503
+	Status int // 200, 302 (sign-in, only when the request allows it), 400, 401, 403, 503
 	Reason Reason
 	// WouldReason is the enforced outcome's reason when a DryRun policy
 	// allowed a request it would have denied.
@@ -94,6 +96,12 @@ func Decide(ctx context.Context, r *request.Request, snap *store.Snapshot, opts 
 	}
 	d := decide(ctx, r, c, opts)
 	d.Policy = c.Policy.Key()
+	if d.Status == http.StatusUnauthorized && c.Policy.SignInURL != "" && r.RedirectOK && r.Browser() {
+		// A browser without a valid credential is sent to sign in; API
+		// clients keep the 401 and its challenge.
+		d.Status = http.StatusFound
+		d.DenyHeaders = []Header{{Name: "Location", Value: SignInLocation(c.Policy.SignInURL, r)}}
+	}
 	if !d.Allow && c.Policy.DryRun {
 		d.WouldReason, d.Reason = d.Reason, ReasonDryRunDeny
 		d.Detail = fmt.Sprintf("DryRun: would have answered %d (%s): %s", d.Status, d.WouldReason, d.Detail)
@@ -184,6 +192,12 @@ func decide(ctx context.Context, r *request.Request, c *store.Compiled, opts Opt
 		}
 	}
 	return d
+}
+
+// SignInLocation fills the sign-in URL template: "{url}" becomes the
+// original URL, query-escaped.
+func SignInLocation(template string, r *request.Request) string {
+	return strings.ReplaceAll(template, "{url}", url.QueryEscape(r.URL()))
 }
 
 // bearerChallenge builds an RFC 6750 WWW-Authenticate value. The host is

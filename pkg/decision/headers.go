@@ -3,6 +3,7 @@ package decision
 import (
 	"strings"
 
+	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/request"
 	"github.com/authgate/authgate/pkg/store"
 )
@@ -32,7 +33,7 @@ func setHeaders(d *Decision, c *store.Compiled, _ *request.Request) {
 		if d.Identity == nil {
 			continue
 		}
-		v, ok := Claim(d.Identity.Claims, h.Claim)
+		v, ok := authn.Claim(d.Identity.Claims, h.Claim)
 		if !ok {
 			continue
 		}

@@ -23,6 +23,9 @@ type Metrics struct {
 	Policies         prometheus.Gauge
 	SnapshotBuilds   *prometheus.CounterVec
 	SnapshotBuildAt  prometheus.Gauge
+	UpstreamDuration *prometheus.HistogramVec
+	UpstreamErrors   *prometheus.CounterVec
+	StaleAnswers     *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them, with the Go and process
@@ -71,7 +74,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "authgate_snapshot_last_build_timestamp_seconds",
 			Help: "When the current policy snapshot was built (Unix time).",
 		}),
+		UpstreamDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "authgate_upstream_request_duration_seconds",
+			Help:    "Calls to session resolvers and introspection endpoints, by authenticator kind.",
+			Buckets: prometheus.ExponentialBuckets(0.5e-3, 2, 14),
+		}, []string{"kind"}),
+		UpstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_upstream_errors_total",
+			Help: "Failed calls to session resolvers and introspection endpoints, by kind and error class (timeout, refused, status, malformed, other).",
+		}, []string{"kind", "error"}),
+		StaleAnswers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_upstream_stale_answers_total",
+			Help: "Answers served past their expiry because the upstream was failing (staleIfError).",
+		}, []string{"kind"}),
 	}
+	reg.MustRegister(m.UpstreamDuration, m.UpstreamErrors, m.StaleAnswers)
 	reg.MustRegister(m.Decisions, m.DecisionDuration, m.Panics, m.JWKSFetches, m.Discoveries,
 		m.CacheEvents, m.Policies, m.PolicyProblems, m.SnapshotBuilds, m.SnapshotBuildAt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -112,3 +129,30 @@ func (o JWTObserver) Miss() { o.M.CacheEvents.WithLabelValues("jwt", "miss").Inc
 
 // Evict counts a token cache eviction.
 func (o JWTObserver) Evict() { o.M.CacheEvents.WithLabelValues("jwt", "evict").Inc() }
+
+// RemoteObserver adapts Metrics to a resolver-backed authenticator kind
+// ("session", "introspection").
+type RemoteObserver struct {
+	M    *Metrics
+	Kind string
+}
+
+// Hit counts a cache hit.
+func (o RemoteObserver) Hit() { o.M.CacheEvents.WithLabelValues(o.Kind, "hit").Inc() }
+
+// Miss counts a cache miss.
+func (o RemoteObserver) Miss() { o.M.CacheEvents.WithLabelValues(o.Kind, "miss").Inc() }
+
+// Evict counts a cache eviction.
+func (o RemoteObserver) Evict() { o.M.CacheEvents.WithLabelValues(o.Kind, "evict").Inc() }
+
+// Upstream records one upstream call.
+func (o RemoteObserver) Upstream(took time.Duration, errClass string) {
+	o.M.UpstreamDuration.WithLabelValues(o.Kind).Observe(took.Seconds())
+	if errClass != "" {
+		o.M.UpstreamErrors.WithLabelValues(o.Kind, errClass).Inc()
+	}
+}
+
+// Stale counts an answer served past its expiry.
+func (o RemoteObserver) Stale() { o.M.StaleAnswers.WithLabelValues(o.Kind).Inc() }

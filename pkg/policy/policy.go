@@ -21,6 +21,10 @@ type Policy struct {
 	Rules          []Rule
 	Response       Response
 	DryRun         bool
+	// SignInURL, when set, is where browsers without a valid credential are
+	// redirected by proxies that follow redirects; "{url}" is replaced by
+	// the original URL, URL-encoded.
+	SignInURL string
 }
 
 // Key is the policy's namespace/name, unique across a snapshot.
@@ -33,9 +37,62 @@ func (p *Policy) Key() string {
 
 // Authenticator is one named way of proving identity. Exactly one kind is set.
 type Authenticator struct {
-	Name string
-	JWT  *JWT
+	Name          string
+	JWT           *JWT
+	Session       *Session
+	Introspection *Introspection
 }
+
+// Secret is a credential from a Secret. It prints as "REDACTED" so that a
+// policy can be logged or dumped without leaking it; use string(s) to send it.
+type Secret string
+
+// String hides the value.
+func (Secret) String() string { return "REDACTED" }
+
+// MarshalText hides the value.
+func (Secret) MarshalText() ([]byte, error) { return []byte("REDACTED"), nil }
+
+// The session resolver contracts.
+const (
+	ContractAuthgear = "authgear"
+	ContractStatus   = "status"
+	ContractJSON     = "json"
+)
+
+// Session configures resolution of session cookies through a resolver.
+type Session struct {
+	Cookies              []string
+	ForwardAuthorization bool
+	URL                  string
+	Contract             string
+	Timeout              time.Duration
+	ForwardHeaders       []string // canonical names
+	SubjectField         string   // json contract
+	IdentityHeaders      map[string]string
+	CacheTTL             time.Duration
+	NegativeCacheTTL     time.Duration
+	StaleIfError         time.Duration
+}
+
+// Introspection configures RFC 7662 token introspection.
+type Introspection struct {
+	URL              string
+	ClientID         string
+	ClientSecret     Secret
+	From             []Source
+	Timeout          time.Duration
+	CacheTTL         time.Duration
+	NegativeCacheTTL time.Duration
+	StaleIfError     time.Duration
+}
+
+// Defaults for resolver-backed authenticators.
+const (
+	DefaultResolverTimeout  = 2 * time.Second
+	DefaultCacheTTL         = 30 * time.Second
+	DefaultNegativeCacheTTL = 2 * time.Second
+)
 
 // JWT configures local verification of signed access tokens.
 type JWT struct {

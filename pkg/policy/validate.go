@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // FieldError is a problem with one field, named by its path in the
@@ -77,11 +78,27 @@ func (p *Policy) Validate() error {
 			errs.Add(path+".name", "duplicate authenticator name %q", a.Name)
 		}
 		names[a.Name] = true
-		if a.JWT == nil {
-			errs.Add(path, "exactly one of jwt must be set")
-			continue
+		kinds := 0
+		if a.JWT != nil {
+			kinds++
+			validateJWT(&errs, path+".jwt", a.JWT)
 		}
-		validateJWT(&errs, path+".jwt", a.JWT)
+		if a.Session != nil {
+			kinds++
+			validateSession(&errs, path+".session", a.Session)
+		}
+		if a.Introspection != nil {
+			kinds++
+			validateIntrospection(&errs, path+".introspection", a.Introspection)
+		}
+		if kinds != 1 {
+			errs.Add(path, "exactly one of jwt, session, introspection must be set")
+		}
+	}
+	if p.SignInURL != "" {
+		if err := validURL(strings.ReplaceAll(p.SignInURL, "{url}", "x"), false); err != nil {
+			errs.Add("spec.signIn.url", "%v", err)
+		}
 	}
 
 	if len(p.Rules) == 0 {
@@ -159,6 +176,77 @@ func validateJWT(errs *FieldErrors, path string, j *JWT) {
 		if s.Name == "" {
 			errs.Add(fmt.Sprintf("%s.from[%d].%s.name", path, i, s.Kind), "required")
 		}
+	}
+}
+
+func validateSession(errs *FieldErrors, path string, s *Session) {
+	if err := validURL(s.URL, false); err != nil {
+		errs.Add(path+".resolver.url", "%v", err)
+	}
+	switch s.Contract {
+	case ContractAuthgear, ContractStatus, ContractJSON:
+	default:
+		errs.Add(path+".resolver.contract", "must be authgear, status or json, not %q", s.Contract)
+	}
+	if len(s.Cookies) == 0 && !s.ForwardAuthorization {
+		errs.Add(path+".cookies", "at least one cookie is required unless forwardAuthorization is true")
+	}
+	for i, c := range s.Cookies {
+		if !validToken(c) {
+			errs.Add(fmt.Sprintf("%s.cookies[%d]", path, i), "not a valid cookie name")
+		}
+	}
+	for i, h := range s.ForwardHeaders {
+		if !validHeaderName(h) || reservedHeader(h) {
+			errs.Add(fmt.Sprintf("%s.resolver.forwardHeaders[%d]", path, i), "%q cannot be forwarded (credentials are forwarded only as configured)", h)
+		}
+	}
+	if s.SubjectField != "" && s.Contract != ContractJSON {
+		errs.Add(path+".resolver.subjectField", "only the json contract has a subject field")
+	}
+	if len(s.IdentityHeaders) > 0 && s.Contract != ContractStatus {
+		errs.Add(path+".resolver.identityHeaders", "only the status contract reads identity from headers")
+	}
+	if s.Contract == ContractStatus && s.IdentityHeaders["sub"] == "" {
+		errs.Add(path+".resolver.identityHeaders", "the status contract needs the header that carries the subject (key \"sub\")")
+	}
+	for claim, h := range s.IdentityHeaders {
+		if !validHeaderName(h) {
+			errs.Add(path+".resolver.identityHeaders["+claim+"]", "not a valid HTTP header name")
+		}
+	}
+	validateTimings(errs, path+".resolver.timeout", s.Timeout, path, s.CacheTTL, s.NegativeCacheTTL, s.StaleIfError)
+}
+
+func validateIntrospection(errs *FieldErrors, path string, in *Introspection) {
+	if err := validURL(in.URL, false); err != nil {
+		errs.Add(path+".url", "%v", err)
+	}
+	if in.ClientSecret != "" && in.ClientID == "" {
+		errs.Add(path+".clientID", "required with clientSecretRef")
+	}
+	for i, s := range in.From {
+		if s.Name == "" {
+			errs.Add(fmt.Sprintf("%s.from[%d].%s.name", path, i, s.Kind), "required")
+		}
+	}
+	validateTimings(errs, path+".timeout", in.Timeout, path, in.CacheTTL, in.NegativeCacheTTL, in.StaleIfError)
+}
+
+// validateTimings bounds a resolver's timeout and cache lifetimes: a long
+// timeout piles up requests, a long cache delays revocation.
+func validateTimings(errs *FieldErrors, timeoutPath string, timeout time.Duration, path string, ttl, negTTL, stale time.Duration) {
+	if timeout <= 0 || timeout > 30*time.Second {
+		errs.Add(timeoutPath, "must be more than 0s and at most 30s")
+	}
+	if ttl < 0 || ttl > time.Hour {
+		errs.Add(path+".cacheTTL", "must be between 0s and 1h")
+	}
+	if negTTL < 0 || negTTL > 10*time.Minute {
+		errs.Add(path+".negativeCacheTTL", "must be between 0s and 10m")
+	}
+	if stale < 0 || stale > time.Hour {
+		errs.Add(path+".staleIfError", "must be between 0s and 1h")
 	}
 }
 

@@ -89,7 +89,7 @@ func TestValidate(t *testing.T) {
 		},
 		"authenticator without kind": {
 			mutate: func(p *policy.Policy) { p.Authenticators[0].JWT = nil },
-			want:   []string{"spec.authenticators[0]: exactly one of jwt must be set"},
+			want:   []string{"spec.authenticators[0]: exactly one of jwt, session, introspection must be set"},
 		},
 		"issuer not a URL": {
 			mutate: func(p *policy.Policy) { p.Authenticators[0].JWT.Issuer = "auth.example.com" },

@@ -22,6 +22,10 @@ type Request struct {
 	Headers   map[string]string
 	RequestID string
 	Scheme    string
+	// RedirectOK says the caller passes a 302 on to the client (Envoy,
+	// Traefik). nginx auth_request turns a 302 into a 500, so its adapter
+	// leaves this false and nginx redirects with error_page instead.
+	RedirectOK bool
 
 	cookies     []*http.Cookie
 	cookiesDone bool

@@ -24,7 +24,11 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/authgate/authgate/pkg/authn"
+	"github.com/authgate/authgate/pkg/authn/introspect"
 	"github.com/authgate/authgate/pkg/authn/jwt"
+	"github.com/authgate/authgate/pkg/authn/remote"
+	"github.com/authgate/authgate/pkg/authn/session"
+	"github.com/authgate/authgate/pkg/cache"
 	"github.com/authgate/authgate/pkg/decision"
 	"github.com/authgate/authgate/pkg/observability"
 	"github.com/authgate/authgate/pkg/policy"
@@ -41,7 +45,13 @@ type Config struct {
 
 	TrustedProxies []netip.Prefix
 	JWT            jwt.Config
-	Log            logr.Logger
+	// CacheSize bounds each resolver-backed cache (sessions, introspection).
+	// Default 10000.
+	CacheSize int
+	// HTTPClient calls session resolvers and introspection endpoints
+	// (default: one that does not follow redirects).
+	HTTPClient *http.Client
+	Log        logr.Logger
 	// Registry receives authgate's metrics; default a new registry.
 	Registry *prometheus.Registry
 	// ShutdownGrace bounds how long in-flight checks may take to finish
@@ -58,6 +68,8 @@ type Server struct {
 	metrics *observability.Metrics
 	health  *health.Server
 	jwt     *jwt.Provider
+	session *session.Provider
+	intro   *introspect.Provider
 
 	httpLn, grpcLn, opsLn net.Listener
 	grpcSrv               *grpc.Server
@@ -78,11 +90,30 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.JWT.Observer == nil {
 		cfg.JWT.Observer = observability.JWTObserver{M: s.metrics}
 	}
-	p, err := jwt.NewProvider(ctx, cfg.JWT)
+	keyer, err := cache.NewKeyer(nil)
 	if err != nil {
 		return nil, err
 	}
-	s.jwt = p
+	if cfg.JWT.Keyer == nil {
+		cfg.JWT.Keyer = keyer
+	}
+	if s.jwt, err = jwt.NewProvider(ctx, cfg.JWT); err != nil {
+		return nil, err
+	}
+	sessions, err := remote.NewChecker(cfg.CacheSize, observability.RemoteObserver{M: s.metrics, Kind: "session"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if s.session, err = session.NewProvider(session.Config{HTTPClient: cfg.HTTPClient, Checker: sessions, Keyer: keyer}); err != nil {
+		return nil, err
+	}
+	tokens, err := remote.NewChecker(cfg.CacheSize, observability.RemoteObserver{M: s.metrics, Kind: "introspection"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if s.intro, err = introspect.NewProvider(introspect.Config{HTTPClient: cfg.HTTPClient, Checker: tokens, Keyer: keyer}); err != nil {
+		return nil, err
+	}
 	s.engine = &decision.Engine{Store: s.store, Metrics: s.metrics, Log: cfg.Log.WithName("decision")}
 	s.setServing(false)
 
@@ -147,13 +178,18 @@ func (s *Server) Ready() bool { return s.store.Ready() }
 // New implements store.Factory: it builds authenticators on the long-lived
 // providers and starts fetching their keys.
 func (s *Server) New(a *policy.Authenticator) (authn.Authenticator, error) {
-	if a.JWT != nil {
+	switch {
+	case a.JWT != nil:
 		v, err := s.jwt.New(a.Name, a.JWT)
 		if err != nil {
 			return nil, err
 		}
 		s.jwt.Warm(v)
 		return v, nil
+	case a.Session != nil:
+		return s.session.New(a.Name, a.Session)
+	case a.Introspection != nil:
+		return s.intro.New(a.Name, a.Introspection)
 	}
 	return nil, fmt.Errorf("authenticator %q has no supported kind", a.Name)
 }

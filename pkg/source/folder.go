@@ -46,7 +46,7 @@ func (e *FileError) Unwrap() error { return e.Err }
 // ParseFile reads the AuthPolicies of one multi-document YAML file and
 // translates them. Any error makes the whole file count as broken, so a
 // half-saved file never replaces its last good version.
-func ParseFile(name string, data []byte) ([]*policy.Policy, error) {
+func ParseFile(name string, data []byte, secrets translate.Secrets) ([]*policy.Policy, error) {
 	var (
 		out  []*policy.Policy
 		errs []error
@@ -65,7 +65,7 @@ func ParseFile(name string, data []byte) ([]*policy.Policy, error) {
 			doc--
 			continue
 		}
-		p, err := ParseDocument(raw)
+		p, err := ParseDocument(raw, secrets)
 		if err != nil {
 			errs = append(errs, &FileError{File: name, Document: doc, Err: err})
 			continue
@@ -77,7 +77,7 @@ func ParseFile(name string, data []byte) ([]*policy.Policy, error) {
 
 // ParseDocument decodes and translates one AuthPolicy document. Unknown
 // fields are errors: a misspelt "requires" must not silently drop a check.
-func ParseDocument(raw []byte) (*policy.Policy, error) {
+func ParseDocument(raw []byte, secrets translate.Secrets) (*policy.Policy, error) {
 	var ap v1alpha1.AuthPolicy
 	if err := yaml.UnmarshalStrict(raw, &ap); err != nil {
 		return nil, fmt.Errorf("failed to decode AuthPolicy: %w", err)
@@ -85,7 +85,7 @@ func ParseDocument(raw []byte) (*policy.Policy, error) {
 	if ap.APIVersion != v1alpha1.GroupVersion.String() || ap.Kind != v1alpha1.Kind {
 		return nil, fmt.Errorf("not an AuthPolicy: apiVersion %q, kind %q (want %s, %s)", ap.APIVersion, ap.Kind, v1alpha1.GroupVersion, v1alpha1.Kind)
 	}
-	p, err := translate.AuthPolicy(&ap)
+	p, err := translate.AuthPolicy(&ap, secrets)
 	if err != nil {
 		return nil, fmt.Errorf("AuthPolicy %s: %w", key(&ap), err)
 	}
@@ -123,13 +123,44 @@ func docMarker(line []byte) bool {
 	return len(rest) == 0 || rest[0] == '#'
 }
 
+// SecretsDir is the folder, below the policies folder, that holds Secrets
+// in standalone mode: SecretsDir/<name>/<key> is the key's value.
+const SecretsDir = "secrets"
+
+// MaxSecret bounds one secret file.
+const MaxSecret = 64 << 10
+
+// fsSecrets resolves SecretKeyRefs from SecretsDir of a file system. The
+// namespace is ignored: in standalone mode one folder is one trust domain.
+func fsSecrets(fsys fs.FS) translate.Secrets {
+	return func(_, name, key string) ([]byte, bool) {
+		if !fs.ValidPath(name) || !fs.ValidPath(key) || strings.ContainsRune(name+key, '/') {
+			return nil, false
+		}
+		f, err := fsys.Open(SecretsDir + "/" + name + "/" + key)
+		if err != nil {
+			return nil, false
+		}
+		defer f.Close()
+		data, err := io.ReadAll(io.LimitReader(f, MaxSecret+1))
+		if err != nil || len(data) > MaxSecret {
+			return nil, false
+		}
+		return data, true
+	}
+}
+
 // policyFiles lists the *.yaml and *.yml files under dir, sorted, skipping
-// hidden entries (editors' swap files, Kubernetes' ..data links).
+// hidden entries (editors' swap files, Kubernetes' ..data links) and the
+// secrets folder.
 func policyFiles(dir string) ([]string, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if d.IsDir() && path == filepath.Join(dir, SecretsDir) {
+			return filepath.SkipDir
 		}
 		if path != dir && strings.HasPrefix(d.Name(), ".") {
 			if d.IsDir() {

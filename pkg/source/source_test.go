@@ -136,7 +136,7 @@ func TestParseFile(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			ps, err := source.ParseFile("p.yaml", []byte(tc.data))
+			ps, err := source.ParseFile("p.yaml", []byte(tc.data), nil)
 			if tc.wantErr != nil {
 				if err == nil {
 					t.Fatalf("ParseFile succeeded with %v; want an error", keys(ps))
@@ -486,7 +486,7 @@ func FuzzParseFile(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ps, err := source.ParseFile("fuzz.yaml", data)
+		ps, err := source.ParseFile("fuzz.yaml", data, nil)
 		if err != nil {
 			return
 		}

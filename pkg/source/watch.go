@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/authgate/authgate/pkg/policy"
+	"github.com/authgate/authgate/pkg/translate"
 )
 
 // Folder reads policies from a directory and re-reads it when it changes.
@@ -44,16 +45,19 @@ func (f *Folder) Load() error {
 		f.lastGood = map[string][]*policy.Policy{}
 	}
 	var (
-		files []string
-		err   error
-		read  func(string) ([]byte, error)
+		files   []string
+		err     error
+		read    func(string) ([]byte, error)
+		secrets translate.Secrets
 	)
 	if f.FS != nil {
 		files, err = fs.Glob(f.FS, "*.yaml")
 		read = func(name string) ([]byte, error) { return fs.ReadFile(f.FS, name) }
+		secrets = fsSecrets(f.FS)
 	} else {
 		files, err = policyFiles(f.Dir)
 		read = readPolicyFile
+		secrets = fsSecrets(os.DirFS(f.Dir))
 	}
 	if err != nil {
 		return err
@@ -74,7 +78,7 @@ func (f *Folder) Load() error {
 		data, err := read(file)
 		var ps []*policy.Policy
 		if err == nil {
-			ps, err = ParseFile(name, data)
+			ps, err = ParseFile(name, data, secrets)
 		} else {
 			err = &FileError{File: name, Err: err}
 		}

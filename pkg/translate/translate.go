@@ -11,17 +11,34 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/authgate/authgate/api/v1alpha1"
 	"github.com/authgate/authgate/pkg/policy"
 )
 
-// AuthPolicy translates one AuthPolicy and validates the result. Errors are
-// policy.FieldErrors naming each offending field.
-func AuthPolicy(in *v1alpha1.AuthPolicy) (*policy.Policy, error) {
-	var errs policy.FieldErrors
+// Secrets resolves a key of a Secret in a namespace. It reports false when
+// the Secret or key does not exist. A nil Secrets resolves nothing.
+type Secrets func(namespace, name, key string) ([]byte, bool)
+
+// MissingRef starts the message of a field error for a Secret that does not
+// exist, so callers can tell it apart (status reason RefNotFound).
+const MissingRef = "secret not found: "
+
+// AuthPolicy translates one AuthPolicy, with the Secrets it references, and
+// validates the result. Errors are policy.FieldErrors naming each field.
+func AuthPolicy(in *v1alpha1.AuthPolicy, secrets Secrets) (*policy.Policy, error) {
+	t := &translator{ns: in.Namespace, secrets: secrets}
+	errs := &t.errs
 	if in.Name == "" {
 		errs.Add("metadata.name", "required")
+	}
+	if in.Spec.SignIn != nil {
+		if in.Spec.SignIn.URL == "" {
+			errs.Add("spec.signIn.url", "required")
+		}
 	}
 	p := &policy.Policy{
 		Namespace:  in.Namespace,
@@ -29,6 +46,9 @@ func AuthPolicy(in *v1alpha1.AuthPolicy) (*policy.Policy, error) {
 		CreatedAt:  in.CreationTimestamp.Time,
 		Generation: in.Generation,
 		DryRun:     in.Spec.Enforcement == v1alpha1.EnforcementDryRun,
+	}
+	if in.Spec.SignIn != nil {
+		p.SignInURL = in.Spec.SignIn.URL
 	}
 	switch in.Spec.Enforcement {
 	case "", v1alpha1.EnforcementEnforce, v1alpha1.EnforcementDryRun:
@@ -40,10 +60,10 @@ func AuthPolicy(in *v1alpha1.AuthPolicy) (*policy.Policy, error) {
 		p.Hosts = append(p.Hosts, strings.TrimSuffix(strings.ToLower(h), "."))
 	}
 	for i := range in.Spec.Authenticators {
-		p.Authenticators = append(p.Authenticators, authenticator(&errs, fmt.Sprintf("spec.authenticators[%d]", i), &in.Spec.Authenticators[i]))
+		p.Authenticators = append(p.Authenticators, t.authenticator(fmt.Sprintf("spec.authenticators[%d]", i), &in.Spec.Authenticators[i]))
 	}
 	for i := range in.Spec.Rules {
-		p.Rules = append(p.Rules, rule(&errs, fmt.Sprintf("spec.rules[%d]", i), &in.Spec.Rules[i]))
+		p.Rules = append(p.Rules, rule(errs, fmt.Sprintf("spec.rules[%d]", i), &in.Spec.Rules[i]))
 	}
 	if r := in.Spec.Response; r != nil {
 		p.Response.Preset = r.Preset
@@ -65,7 +85,7 @@ func AuthPolicy(in *v1alpha1.AuthPolicy) (*policy.Policy, error) {
 	}
 	var verrs policy.FieldErrors
 	if errors.As(p.Validate(), &verrs) {
-		errs = append(errs, verrs...)
+		*errs = append(*errs, verrs...)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -73,12 +93,25 @@ func AuthPolicy(in *v1alpha1.AuthPolicy) (*policy.Policy, error) {
 	return p, nil
 }
 
-func authenticator(errs *policy.FieldErrors, path string, in *v1alpha1.Authenticator) policy.Authenticator {
+type translator struct {
+	ns      string
+	secrets Secrets
+	errs    policy.FieldErrors
+}
+
+func (t *translator) authenticator(path string, in *v1alpha1.Authenticator) policy.Authenticator {
 	out := policy.Authenticator{Name: in.Name}
+	// Validate reports a missing or doubled kind; translate each kind set.
+	if in.Session != nil {
+		out.Session = session(&t.errs, path+".session", in.Session)
+	}
+	if in.Introspection != nil {
+		out.Introspection = t.introspection(path+".introspection", in.Introspection)
+	}
 	if in.JWT == nil {
-		// Validate reports the missing kind; nothing more to translate.
 		return out
 	}
+	errs := &t.errs
 	j := in.JWT
 	out.JWT = &policy.JWT{
 		Issuer:     j.Issuer,
@@ -93,13 +126,100 @@ func authenticator(errs *policy.FieldErrors, path string, in *v1alpha1.Authentic
 	if j.ClockSkew != nil {
 		out.JWT.ClockSkew = j.ClockSkew.Duration
 	}
-	for i, s := range j.From {
-		out.JWT.From = append(out.JWT.From, source(errs, fmt.Sprintf("%s.jwt.from[%d]", path, i), &s))
+	out.JWT.From = sources(errs, path+".jwt.from", j.From)
+	return out
+}
+
+func sources(errs *policy.FieldErrors, path string, in []v1alpha1.CredentialSource) []policy.Source {
+	if len(in) == 0 {
+		return slices.Clone(policy.DefaultSources)
 	}
-	if len(out.JWT.From) == 0 {
-		out.JWT.From = slices.Clone(policy.DefaultSources)
+	out := make([]policy.Source, 0, len(in))
+	for i := range in {
+		out = append(out, source(errs, fmt.Sprintf("%s[%d]", path, i), &in[i]))
 	}
 	return out
+}
+
+func duration(d *metav1.Duration, def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	return d.Duration
+}
+
+func session(errs *policy.FieldErrors, path string, in *v1alpha1.SessionAuthenticator) *policy.Session {
+	contract := in.Resolver.Contract
+	if contract == "" {
+		contract = policy.ContractAuthgear
+	}
+	out := &policy.Session{
+		Cookies:          in.Cookies,
+		URL:              in.Resolver.URL,
+		Contract:         contract,
+		Timeout:          duration(in.Resolver.Timeout, policy.DefaultResolverTimeout),
+		SubjectField:     in.Resolver.SubjectField,
+		IdentityHeaders:  in.Resolver.IdentityHeaders,
+		CacheTTL:         duration(in.CacheTTL, policy.DefaultCacheTTL),
+		NegativeCacheTTL: duration(in.NegativeCacheTTL, policy.DefaultNegativeCacheTTL),
+		StaleIfError:     duration(in.StaleIfError, 0),
+		// Authgear's resolver accepts access tokens as well as cookies.
+		ForwardAuthorization: contract == policy.ContractAuthgear,
+	}
+	if in.ForwardAuthorization != nil {
+		out.ForwardAuthorization = *in.ForwardAuthorization
+	}
+	if contract == policy.ContractJSON && out.SubjectField == "" {
+		out.SubjectField = "sub"
+	}
+	seen := map[string]bool{}
+	for i, c := range in.Cookies {
+		if seen[c] {
+			errs.Add(fmt.Sprintf("%s.cookies[%d]", path, i), "duplicate cookie %q", c)
+		}
+		seen[c] = true
+	}
+	for _, h := range in.Resolver.ForwardHeaders {
+		out.ForwardHeaders = append(out.ForwardHeaders, textproto.CanonicalMIMEHeaderKey(h))
+	}
+	return out
+}
+
+func (t *translator) introspection(path string, in *v1alpha1.IntrospectionAuthenticator) *policy.Introspection {
+	out := &policy.Introspection{
+		URL:              in.URL,
+		ClientID:         in.ClientID,
+		From:             sources(&t.errs, path+".from", in.From),
+		Timeout:          duration(in.Timeout, policy.DefaultResolverTimeout),
+		CacheTTL:         duration(in.CacheTTL, policy.DefaultCacheTTL),
+		NegativeCacheTTL: duration(in.NegativeCacheTTL, policy.DefaultNegativeCacheTTL),
+		StaleIfError:     duration(in.StaleIfError, 0),
+	}
+	if ref := in.ClientSecretRef; ref != nil {
+		rpath := path + ".clientSecretRef"
+		switch {
+		case ref.Name == "" || ref.Key == "":
+			t.errs.Add(rpath, "name and key are required")
+		case t.secrets == nil:
+			t.errs.Add(rpath, "%s%s/%s key %s (no secrets available)", MissingRef, t.ns, ref.Name, ref.Key)
+		default:
+			v, ok := t.secrets(t.ns, ref.Name, ref.Key)
+			if !ok {
+				t.errs.Add(rpath, "%s%s key %s", MissingRef, secretName(t.ns, ref.Name), ref.Key)
+				break
+			}
+			// Secret files usually end with a newline nobody meant.
+			out.ClientSecret = policy.Secret(strings.TrimRight(string(v), "\r\n"))
+		}
+	}
+	return out
+}
+
+func secretName(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
 }
 
 func source(errs *policy.FieldErrors, path string, in *v1alpha1.CredentialSource) policy.Source {

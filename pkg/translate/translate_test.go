@@ -91,7 +91,7 @@ func TestAuthPolicyGolden(t *testing.T) {
 			if err := yaml.UnmarshalStrict(raw, &ap); err != nil {
 				t.Fatalf("decoding %s: %v", tc.in, err)
 			}
-			p, terr := translate.AuthPolicy(&ap)
+			p, terr := translate.AuthPolicy(&ap, nil)
 			got := render(t, p, terr)
 
 			checkWants(t, wants(raw), p, terr)
@@ -206,11 +206,11 @@ func TestAuthPolicyPure(t *testing.T) {
 	if err := yaml.UnmarshalStrict(raw, &before); err != nil {
 		t.Fatal(err)
 	}
-	p1, err := translate.AuthPolicy(&ap)
+	p1, err := translate.AuthPolicy(&ap, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := translate.AuthPolicy(&ap)
+	p2, err := translate.AuthPolicy(&ap, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

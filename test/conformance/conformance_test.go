@@ -162,7 +162,7 @@ func newStack(t *testing.T) *stack {
 	}
 
 	yaml := strings.NewReplacer("{{ISSUER}}", iss.URL, "{{JWKS}}", iss.JWKSURI(), "{{DOWN}}", down.URL).Replace(policies)
-	ps, err := source.ParseFile("conformance.yaml", []byte(yaml))
+	ps, err := source.ParseFile("conformance.yaml", []byte(yaml), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,16 +85,18 @@ func (h *Handler) original(hr *http.Request) (r *request.Request, envoy bool, er
 		if r.Method == "" {
 			r.Method = hr.Method
 		}
+		r.RedirectOK = true // Traefik passes the auth response on to the client
 	case isAuth:
 		// Envoy's HTTP ext_authz with path_prefix /auth: the original
 		// request's own host and path, below the prefix.
 		rawHost, target, r.Method, ownPath = hr.Host, rest, hr.Method, true
+		r.RedirectOK = true
 	default:
 		rest, isEnvoy := cutPrefixPath(hr.URL.EscapedPath(), "/envoy")
 		if !isEnvoy {
 			return r, false, fmt.Errorf("%w: unknown endpoint %q", request.ErrBadRequest, hr.URL.Path)
 		}
-		envoy, ownPath = true, true
+		envoy, ownPath, r.RedirectOK = true, true, true
 		rawHost, target, r.Method = hr.Host, rest, hr.Method
 	}
 	if ownPath && hr.URL.RawQuery != "" {
@@ -173,8 +175,9 @@ func validMethod(m string) bool {
 }
 
 // write answers: 200 with identity headers on allow; the decision's status
-// (401, 403, 400, 503) with its headers otherwise. Statuses are from a closed
-// set without 3xx, 404 or 429, which nginx would turn into a 500.
+// (401, 403, 400, 503; 302 only where the request allowed it) with its
+// headers otherwise. The nginx contract never gets a 3xx, 404 or 429, which
+// nginx would turn into a 500.
 func write(w http.ResponseWriter, d *decision.Decision, envoy bool) {
 	hdr := w.Header()
 	if d.Allow {

@@ -61,6 +61,9 @@ func Request(req *authv3.CheckRequest) (*request.Request, error) {
 		Headers:   h.GetHeaders(),
 		RequestID: h.GetId(),
 		Scheme:    h.GetScheme(),
+		// Envoy sends a denied response's status and headers to the client
+		// as they are, so a sign-in redirect reaches the browser.
+		RedirectOK: true,
 	}
 	if r.Headers == nil {
 		r.Headers = map[string]string{}
@@ -120,7 +123,7 @@ func Response(d *decision.Decision) *authv3.CheckResponse {
 
 func grpcCode(status int) codes.Code {
 	switch status {
-	case http.StatusUnauthorized:
+	case http.StatusUnauthorized, http.StatusFound:
 		return codes.Unauthenticated
 	case http.StatusForbidden:
 		return codes.PermissionDenied
