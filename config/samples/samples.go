@@ -4,7 +4,8 @@ package samples
 
 import "embed"
 
-// FS holds every *.yaml sample policy in this folder.
+// FS holds every *.yaml sample policy in this folder, and the secrets/
+// folder they reference (standalone mode reads Secrets from there).
 //
-//go:embed *.yaml
+//go:embed *.yaml secrets
 var FS embed.FS

@@ -10,6 +10,7 @@ import (
 	"github.com/authgate/authgate/config/samples"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/source"
+	"github.com/authgate/authgate/pkg/translate"
 )
 
 // The samples are documentation that runs: README and `authgate dev` point
@@ -30,7 +31,7 @@ func TestEmbeddedSamplesLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkSample(t, name, data)
+			checkSample(t, name, data, source.DirSecrets(samples.FS))
 		})
 	}
 }
@@ -56,14 +57,14 @@ func TestSamplesOnDiskLoad(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkSample(t, path, data)
+			checkSample(t, path, data, source.DirSecrets(os.DirFS(".")))
 		})
 	}
 }
 
-func checkSample(t *testing.T, name string, data []byte) {
+func checkSample(t *testing.T, name string, data []byte, secrets translate.Secrets) {
 	t.Helper()
-	ps, err := source.ParseFile(name, data, nil)
+	ps, err := source.ParseFile(name, data, secrets)
 	if err != nil {
 		t.Fatalf("sample does not load: %v", err)
 	}

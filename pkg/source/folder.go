@@ -130,9 +130,9 @@ const SecretsDir = "secrets"
 // MaxSecret bounds one secret file.
 const MaxSecret = 64 << 10
 
-// fsSecrets resolves SecretKeyRefs from SecretsDir of a file system. The
+// DirSecrets resolves SecretKeyRefs from SecretsDir of a file system. The
 // namespace is ignored: in standalone mode one folder is one trust domain.
-func fsSecrets(fsys fs.FS) translate.Secrets {
+func DirSecrets(fsys fs.FS) translate.Secrets {
 	return func(_, name, key string) ([]byte, bool) {
 		if !fs.ValidPath(name) || !fs.ValidPath(key) || strings.ContainsRune(name+key, '/') {
 			return nil, false

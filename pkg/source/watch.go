@@ -53,11 +53,11 @@ func (f *Folder) Load() error {
 	if f.FS != nil {
 		files, err = fs.Glob(f.FS, "*.yaml")
 		read = func(name string) ([]byte, error) { return fs.ReadFile(f.FS, name) }
-		secrets = fsSecrets(f.FS)
+		secrets = DirSecrets(f.FS)
 	} else {
 		files, err = policyFiles(f.Dir)
 		read = readPolicyFile
-		secrets = fsSecrets(os.DirFS(f.Dir))
+		secrets = DirSecrets(os.DirFS(f.Dir))
 	}
 	if err != nil {
 		return err

@@ -91,7 +91,7 @@ func TestAuthPolicyGolden(t *testing.T) {
 			if err := yaml.UnmarshalStrict(raw, &ap); err != nil {
 				t.Fatalf("decoding %s: %v", tc.in, err)
 			}
-			p, terr := translate.AuthPolicy(&ap, nil)
+			p, terr := translate.AuthPolicy(&ap, testSecrets)
 			got := render(t, p, terr)
 
 			checkWants(t, wants(raw), p, terr)
@@ -220,4 +220,12 @@ func TestAuthPolicyPure(t *testing.T) {
 	if !reflect.DeepEqual(ap, before) {
 		t.Errorf("translation modified its input")
 	}
+}
+
+// testSecrets holds the Secrets the test inputs and samples reference.
+func testSecrets(_, name, key string) ([]byte, bool) {
+	if name == "web-introspection" && key == "clientSecret" {
+		return []byte("s3cret\n"), true
+	}
+	return nil, false
 }
