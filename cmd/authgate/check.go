@@ -77,7 +77,7 @@ func checkRequest(rawURL, method string, headers []string) (*request.Request, er
 	if u.RawQuery != "" {
 		target += "?" + u.RawQuery
 	}
-	if r.Path, r.RawQuery, err = request.CanonicalPath(target); err != nil {
+	if err = r.SetTarget(target); err != nil {
 		return nil, err
 	}
 	for _, h := range headers {

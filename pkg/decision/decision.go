@@ -94,7 +94,8 @@ func Decide(ctx context.Context, r *request.Request, snap *store.Snapshot, opts 
 	if c == nil {
 		return &Decision{Status: http.StatusForbidden, Reason: ReasonUnknownHost, Detail: fmt.Sprintf("no policy claims host %q", r.Host)}
 	}
-	d := decide(ctx, r, c, opts)
+	d := decide(ctx, r, c, r.Path, opts)
+	d = otherReadings(ctx, r, c, d, opts)
 	d.Policy = c.Policy.Key()
 	if d.Status == http.StatusUnauthorized && c.Policy.SignInURL != "" && r.RedirectOK && r.Browser() {
 		// A browser without a valid credential is sent to sign in; API
@@ -113,10 +114,31 @@ func Decide(ctx context.Context, r *request.Request, snap *store.Snapshot, opts 
 	return d
 }
 
-func decide(ctx context.Context, r *request.Request, c *store.Compiled, opts Options) *Decision {
-	rule := c.Match(r.Method, r.Path)
+// otherReadings decides the other ways an application may read the path
+// (request.Readings) when they fall under another rule, and lets the request
+// through only if every reading is allowed: "/admin/../public" is "/public"
+// to authgate but "/admin/..." to a router that does not resolve dots.
+func otherReadings(ctx context.Context, r *request.Request, c *store.Compiled, d *Decision, opts Options) *Decision {
+	if !d.Allow || len(r.AltPaths) == 0 {
+		return d
+	}
+	for _, alt := range r.AltPaths {
+		rule := c.Match(r.Method, alt)
+		if rule != nil && rule.Name == d.Rule {
+			continue
+		}
+		if other := decide(ctx, r, c, alt, opts); !other.Allow {
+			other.Detail = fmt.Sprintf("the path %q also reads as %q, which is denied: %s", r.Path, alt, other.Detail)
+			return other
+		}
+	}
+	return d
+}
+
+func decide(ctx context.Context, r *request.Request, c *store.Compiled, path string, opts Options) *Decision {
+	rule := c.Match(r.Method, path)
 	if rule == nil {
-		return &Decision{Status: http.StatusForbidden, Reason: ReasonNoRule, Detail: fmt.Sprintf("no rule matches %s %s", r.Method, r.Path)}
+		return &Decision{Status: http.StatusForbidden, Reason: ReasonNoRule, Detail: fmt.Sprintf("no rule matches %s %s", r.Method, path)}
 	}
 	d := &Decision{Rule: rule.Name}
 

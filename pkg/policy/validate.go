@@ -119,6 +119,10 @@ func (p *Policy) Validate() error {
 				errs.Add(fmt.Sprintf("%s.authenticators[%d]", path, j), "no authenticator named %q", n)
 			}
 		}
+		if r.AllowAnonymous && len(r.Require) > 0 {
+			// Dropping the credential would skip the conditions.
+			errs.Add(path, "allowAnonymous and require contradict each other: a request without a credential would skip the conditions")
+		}
 		if !r.AllowAnonymous && len(p.Authenticators) == 0 {
 			errs.Add(path, "needs a credential but the policy has no authenticators (set allowAnonymous or add one)")
 		}

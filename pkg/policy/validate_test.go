@@ -61,6 +61,65 @@ func TestValidate(t *testing.T) {
 				p.Rules = []policy.Rule{{Name: "open", PathPrefix: "/", AllowAnonymous: true}}
 			},
 		},
+		"anonymous rule with conditions": {
+			mutate: func(p *policy.Policy) {
+				p.Rules = []policy.Rule{{Name: "x", PathPrefix: "/", AllowAnonymous: true, Require: []policy.Condition{{Claim: "sub", Op: policy.OpExists, Exists: true}}}}
+			},
+			want: []string{"spec.rules[0]: allowAnonymous and require contradict each other"},
+		},
+		"session authenticator": {
+			mutate: func(p *policy.Policy) {
+				p.Authenticators = append(p.Authenticators, policy.Authenticator{Name: "web", Session: &policy.Session{
+					Cookies: []string{"session"}, URL: "https://auth.example.com/_resolver/resolve", Contract: policy.ContractAuthgear,
+					Timeout: 2 * time.Second, CacheTTL: 30 * time.Second, NegativeCacheTTL: 2 * time.Second,
+				}})
+			},
+		},
+		"session authenticator mistakes": {
+			mutate: func(p *policy.Policy) {
+				p.Authenticators = append(p.Authenticators, policy.Authenticator{Name: "web", Session: &policy.Session{
+					URL: "ftp://x", Contract: "magic", ForwardHeaders: []string{"Cookie"}, SubjectField: "id",
+					Timeout: time.Minute, CacheTTL: 2 * time.Hour, NegativeCacheTTL: -1, StaleIfError: -1,
+				}})
+			},
+			want: []string{
+				"spec.authenticators[1].session.resolver.url: must be an absolute http(s) URL",
+				`spec.authenticators[1].session.resolver.contract: must be authgear, status or json, not "magic"`,
+				"spec.authenticators[1].session.cookies: at least one cookie is required unless forwardAuthorization is true",
+				`spec.authenticators[1].session.resolver.forwardHeaders[0]: "Cookie" cannot be forwarded`,
+				"spec.authenticators[1].session.resolver.subjectField: only the json contract has a subject field",
+				"spec.authenticators[1].session.resolver.timeout: must be more than 0s and at most 30s",
+				"spec.authenticators[1].session.cacheTTL: must be between 0s and 1h",
+				"spec.authenticators[1].session.negativeCacheTTL: must be between 0s and 10m",
+				"spec.authenticators[1].session.staleIfError: must be between 0s and 1h",
+			},
+		},
+		"status contract needs the subject header": {
+			mutate: func(p *policy.Policy) {
+				p.Authenticators = append(p.Authenticators, policy.Authenticator{Name: "web", Session: &policy.Session{
+					Cookies: []string{"s"}, URL: "https://a/", Contract: policy.ContractStatus, Timeout: time.Second,
+				}})
+			},
+			want: []string{"spec.authenticators[1].session.resolver.identityHeaders: the status contract needs the header"},
+		},
+		"introspection secret without client": {
+			mutate: func(p *policy.Policy) {
+				p.Authenticators = append(p.Authenticators, policy.Authenticator{Name: "opaque", Introspection: &policy.Introspection{
+					URL: "https://a/introspect", ClientSecret: "x", Timeout: time.Second,
+				}})
+			},
+			want: []string{"spec.authenticators[1].introspection.clientID: required with clientSecretRef"},
+		},
+		"two kinds": {
+			mutate: func(p *policy.Policy) {
+				p.Authenticators[0].Introspection = &policy.Introspection{URL: "https://a/introspect", Timeout: time.Second}
+			},
+			want: []string{"spec.authenticators[0]: exactly one of jwt, session, introspection must be set"},
+		},
+		"sign-in URL": {
+			mutate: func(p *policy.Policy) { p.SignInURL = "/login?rd={url}" },
+			want:   []string{"spec.signIn.url: must be an absolute http(s) URL"},
+		},
 		"no hosts": {
 			mutate: func(p *policy.Policy) { p.Hosts = nil },
 			want:   []string{"spec.hosts: at least one host is required"},

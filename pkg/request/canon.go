@@ -3,6 +3,7 @@ package request
 import (
 	"errors"
 	"net"
+	"slices"
 	"strings"
 )
 
@@ -72,15 +73,59 @@ func validPort(s string) bool {
 // CanonicalPath splits a raw request target into its canonical path and raw
 // query. The path is percent-decoded, repeated slashes are merged and dot
 // segments are resolved, so "/public/%2e%2e/admin" is "/admin". Encoded
-// slashes and backslashes, control characters and bad escapes are rejected:
-// different upstream applications read them differently, so no single
-// canonical form would be safe to decide on.
+// slashes and backslashes, control characters, fragments and bad escapes are
+// rejected: different upstream applications read them differently, so no
+// single canonical form would be safe to decide on. See Readings for the
+// other ways an application may read a path with dot segments or ";".
 func CanonicalPath(target string) (path, rawQuery string, err error) {
+	decoded, rawQuery, err := decodeTarget(target)
+	if err != nil {
+		return "", "", err
+	}
+	return resolveDots(decoded), rawQuery, nil
+}
+
+// Readings returns the other paths an upstream application may take the
+// target for, besides its canonical path: the decoded path read literally,
+// without resolving dot segments (Express, most routers, nginx proxy_pass
+// forwards it raw), and the path with ";" parameters stripped from each
+// segment before resolving (Tomcat and Spring read "/public/..;/admin" as
+// "/admin"). The decision engine decides every reading and allows only
+// when all allow. Nil for a path that can be read only one way.
+func Readings(target string) []string {
+	decoded, _, err := decodeTarget(target)
+	if err != nil || (!strings.Contains(decoded, "/.") && !strings.Contains(decoded, ";")) {
+		return nil
+	}
+	canonical := resolveDots(decoded)
+	var out []string
+	add := func(p string) {
+		if p != canonical && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	add(decoded)
+	if strings.Contains(decoded, ";") {
+		segs := strings.Split(decoded, "/")
+		for i, seg := range segs {
+			if j := strings.IndexByte(seg, ';'); j >= 0 {
+				segs[i] = seg[:j]
+			}
+		}
+		add(resolveDots(strings.Join(segs, "/")))
+	}
+	return out
+}
+
+// decodeTarget validates and decodes a request target's path.
+func decodeTarget(target string) (decoded, rawQuery string, err error) {
 	if len(target) > MaxPath {
 		return "", "", errors.Join(ErrBadRequest, errors.New("path too long"))
 	}
-	if i := strings.IndexByte(target, '#'); i >= 0 {
-		target = target[:i]
+	if strings.IndexByte(target, '#') >= 0 {
+		// Clients never send a fragment; a proxy forwards one raw, and the
+		// application may read what follows it as path.
+		return "", "", errors.Join(ErrBadRequest, errors.New("fragment in request target"))
 	}
 	if i := strings.IndexByte(target, '?'); i >= 0 {
 		target, rawQuery = target[:i], target[i+1:]
@@ -88,7 +133,7 @@ func CanonicalPath(target string) (path, rawQuery string, err error) {
 	if !strings.HasPrefix(target, "/") {
 		return "", "", errors.Join(ErrBadRequest, errors.New("path must start with /"))
 	}
-	decoded, err := decodePath(target)
+	decoded, err = decodePath(target)
 	if err != nil {
 		return "", "", err
 	}
@@ -98,7 +143,7 @@ func CanonicalPath(target string) (path, rawQuery string, err error) {
 		// path.Clean, nginx): no single reading is safe to decide on.
 		return "", "", errors.Join(ErrBadRequest, errors.New("empty segment with dot-dot segment in path"))
 	}
-	return resolveDots(decoded), rawQuery, nil
+	return decoded, rawQuery, nil
 }
 
 func decodePath(s string) (string, error) {

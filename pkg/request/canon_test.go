@@ -3,6 +3,7 @@ package request
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,7 +64,7 @@ func TestCanonicalPath(t *testing.T) {
 		"root":                    {in: "/", wantPath: "/"},
 		"plain":                   {in: "/api/orders", wantPath: "/api/orders"},
 		"query":                   {in: "/a?x=1&y=%2F", wantPath: "/a", wantQuery: "x=1&y=%2F"},
-		"fragment dropped":        {in: "/a#frag", wantPath: "/a"},
+		"fragment refused":        {in: "/public#/../admin", wantErr: true},
 		"dot dot":                 {in: "/public/../admin", wantPath: "/admin"},
 		"encoded dot dot":         {in: "/public/%2e%2e/admin", wantPath: "/admin"},
 		"upper encoded dot dot":   {in: "/public/%2E%2E/admin", wantPath: "/admin"},
@@ -106,6 +107,29 @@ func TestCanonicalPath(t *testing.T) {
 			}
 			if err != nil || p != tc.wantPath || q != tc.wantQuery {
 				t.Fatalf("CanonicalPath(%q) = %q, %q, %v; want %q, %q", tc.in, p, q, err, tc.wantPath, tc.wantQuery)
+			}
+		})
+	}
+}
+
+func TestReadings(t *testing.T) {
+	tests := map[string]struct {
+		in   string
+		want []string
+	}{
+		"plain path has one reading":     {in: "/a/b", want: nil},
+		"dots read literally too":        {in: "/admin/../public/x", want: []string{"/admin/../public/x"}},
+		"encoded dots read literally":    {in: "/public/%2e%2e/admin", want: []string{"/public/../admin"}},
+		"single dot":                     {in: "/a/./b", want: []string{"/a/./b"}},
+		"matrix dots (Tomcat)":           {in: "/public/..;/admin", want: []string{"/admin"}},
+		"matrix parameter (Spring)":      {in: "/admin;x=1", want: []string{"/admin"}},
+		"dot in a name is not a reading": {in: "/a.b/c.d", want: nil},
+		"bad target has none":            {in: "/a%zz/..", want: nil},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := Readings(tc.in); !slices.Equal(got, tc.want) {
+				t.Fatalf("Readings(%q) = %q, want %q", tc.in, got, tc.want)
 			}
 		})
 	}

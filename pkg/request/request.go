@@ -16,7 +16,10 @@ type Request struct {
 	Host      string // canonical: lower case, no port, no trailing dot
 	Method    string // upper case
 	Path      string // canonical: decoded, dot-segment-free, no query
-	RawQuery  string
+	// AltPaths are other readings of the path an application may use (see
+	// Readings); a request is allowed only if every reading is.
+	AltPaths []string
+	RawQuery string
 	// Headers has lower-case names; repeated headers are joined with ", "
 	// (cookie with "; "), as Envoy presents them in a CheckRequest.
 	Headers   map[string]string
@@ -31,6 +34,17 @@ type Request struct {
 	cookiesDone bool
 	query       url.Values
 	queryDone   bool
+}
+
+// SetTarget sets Path, RawQuery and AltPaths from a raw request target
+// (path and query, as received).
+func (r *Request) SetTarget(target string) error {
+	p, q, err := CanonicalPath(target)
+	if err != nil {
+		return err
+	}
+	r.Path, r.RawQuery, r.AltPaths = p, q, Readings(target)
+	return nil
 }
 
 // Header returns the value of a header by lower-case name.

@@ -64,7 +64,8 @@ func (c *Compiled) Match(method, path string) *Rule {
 			continue
 		}
 		if r.Path != "" {
-			if path == r.Path {
+			// Routers commonly treat "/a/" as "/a": so does an exact rule.
+			if path == r.Path || path == r.Path+"/" || r.Path == path+"/" {
 				return r
 			}
 			continue

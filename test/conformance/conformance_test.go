@@ -456,6 +456,22 @@ func TestConformance(t *testing.T) {
 			c:    testCase{method: "GET", host: "shop.example.com", target: "/public/%2e%2e/admin"},
 			want: verdict{status: 401, challenge: challenge},
 		},
+		"a path that reads as /admin to a router that keeps dots": {
+			c:    testCase{method: "GET", host: "shop.example.com", target: "/admin/../public/x"},
+			want: verdict{status: 401, challenge: challenge},
+		},
+		"matrix dot-dot reads as /admin to Tomcat": {
+			c:    testCase{method: "GET", host: "shop.example.com", target: "/public/..;/admin"},
+			want: verdict{status: 401, challenge: challenge},
+		},
+		"matrix parameter reads as /admin to Spring": {
+			c:    testCase{method: "GET", host: "shop.example.com", target: "/admin;x=1", header: bearer(alice)},
+			want: verdict{status: 403},
+		},
+		"exact rule with a trailing slash": {
+			c:    testCase{method: "POST", host: "shop.example.com", target: "/api/orders/", header: bearer(admin)},
+			want: verdict{status: 403, challenge: challenge + `, error="insufficient_scope"`},
+		},
 		"encoded slash is refused": {
 			c:    testCase{method: "GET", host: "shop.example.com", target: "/public%2F..%2Fadmin"},
 			want: verdict{status: 400},

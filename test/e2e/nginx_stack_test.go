@@ -231,7 +231,7 @@ func (s *stack) startNginx(t *testing.T, bin, authgateAddr, appAddr string) {
 	})
 }
 
-// rewriteSample points the sample's three addresses at this test's servers.
+// rewriteSample points the sample's addresses at this test's servers.
 // Each must occur exactly once, so a reworded sample fails here instead of
 // quietly testing something else.
 func rewriteSample(sample, authgateAddr, appAddr, listenAddr string) (string, error) {
@@ -239,6 +239,7 @@ func rewriteSample(sample, authgateAddr, appAddr, listenAddr string) (string, er
 		{"server 127.0.0.1:8080;", "server " + authgateAddr + ";"},
 		{"server 127.0.0.1:3000;", "server " + appAddr + ";"},
 		{"listen 8000;", "listen " + listenAddr + ";"},
+		{"listen 8000 default_server;", "listen " + listenAddr + " default_server;"},
 	}
 	for _, sub := range subs {
 		if n := strings.Count(sample, sub.old); n != 1 {

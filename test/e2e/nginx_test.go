@@ -159,9 +159,17 @@ func TestNginxAuthRequest(t *testing.T) {
 			method: http.MethodPost, target: "/public/form",
 			status: http.StatusUnauthorized, challenge: challenge,
 		},
-		"host no policy claims": {
+		// nginx routes an absolute-form request on the request line's host;
+		// authgate must decide for that host, not for the Host header.
+		"absolute-form request line with another Host header": {
+			target: "http://shop.example.com/admin/users", header: []string{"Host", "other.example.org"},
+			status: http.StatusUnauthorized, challenge: challenge,
+		},
+		// The sample's catch-all server: a host the config does not name
+		// never reaches the app, nor picks another host's policy.
+		"host the config does not name": {
 			target: "/", header: []string{"Host", "evil.example.com", "Authorization", "Bearer " + alice},
-			status: http.StatusForbidden,
+			status: http.StatusMisdirectedRequest,
 		},
 	}
 	for name, tc := range tests {

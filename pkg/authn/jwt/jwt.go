@@ -105,7 +105,7 @@ func NewProvider(ctx context.Context, cfg Config) (*Provider, error) {
 			refetchEvery: cfg.RefetchInterval,
 			minRefresh:   cfg.MinRefreshInterval,
 			fetchTimeout: cfg.FetchTimeout,
-			lastRefetch:  map[string]time.Time{},
+			lastRefetch:  map[string]refetch{},
 			discovered:   map[string]discovery{},
 			now:          cfg.Now,
 			observer:     cfg.Observer,

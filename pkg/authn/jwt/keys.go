@@ -30,11 +30,17 @@ type keySource struct {
 
 	regMu       sync.Mutex
 	mu          sync.Mutex
-	lastRefetch map[string]time.Time
+	lastRefetch map[string]refetch
 	discovered  map[string]discovery // issuer -> jwks_uri
 	flight      singleflight.Group
 	now         func() time.Time
 	observer    Observer
+}
+
+// refetch is the last forced fetch of a URL and how it ended.
+type refetch struct {
+	at  time.Time
+	err error
 }
 
 type discovery struct {
@@ -92,11 +98,17 @@ func (s *keySource) refetch(ctx context.Context, u string) (jwk.Set, error) {
 		s.mu.Lock()
 		last, ok := s.lastRefetch[u]
 		now := s.now()
-		if ok && now.Sub(last) < s.refetchEvery {
+		if ok && now.Sub(last.at) < s.refetchEvery {
 			s.mu.Unlock()
+			if last.err != nil {
+				// The last refetch failed: a token we cannot place may be
+				// signed by a key we could not fetch, so this is still a
+				// dependency failure (503), not an invalid token (401).
+				return nil, last.err
+			}
 			return nil, errRateLimited
 		}
-		s.lastRefetch[u] = now
+		s.lastRefetch[u] = refetch{at: now}
 		s.mu.Unlock()
 
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
@@ -104,7 +116,11 @@ func (s *keySource) refetch(ctx context.Context, u string) (jwk.Set, error) {
 		set, err := s.cache.Refresh(fctx, u)
 		s.observer.JWKSFetch(err)
 		if err != nil {
-			return nil, fmt.Errorf("failed to fetch JWKS from %s: %w", u, err)
+			err = fmt.Errorf("failed to fetch JWKS from %s: %w", u, err)
+			s.mu.Lock()
+			s.lastRefetch[u] = refetch{at: now, err: err}
+			s.mu.Unlock()
+			return nil, err
 		}
 		return set, nil
 	})

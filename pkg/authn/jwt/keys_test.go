@@ -309,10 +309,12 @@ func TestJWKSDownLater(t *testing.T) {
 	_, err = a.Authenticate(t.Context(), bearer(mint(t, iss, devissuer.Token{Subject: "after-failed-refetch"})))
 	wantOutcome(t, err, accepted)
 
-	// Within the interval, further unknown kids are refused without a fetch.
+	// Within the interval, further unknown kids are not fetched for, and
+	// since the last refetch failed they are still a dependency failure (a
+	// 401 would send browsers to sign in and be cached by ingress-nginx).
 	before := iss.JWKSFetches()
 	_, err = a.Authenticate(t.Context(), bearer(mint(t, iss, devissuer.Token{Kid: "rotated-in-2"})))
-	wantOutcome(t, err, invalid)
+	wantOutcome(t, err, dependency)
 	if n := iss.JWKSFetches() - before; n != 0 {
 		t.Errorf("rate-limited unknown kid fetched %d times", n)
 	}

@@ -147,6 +147,7 @@ func (v *verifier) candidates(ctx context.Context, u string, set jwk.Set, h *hea
 			fresh, err := v.p.keys.refetch(ctx, u)
 			switch {
 			case errors.Is(err, errRateLimited):
+				// A fresh set was fetched moments ago and lacks the kid.
 				return nil, fmt.Errorf("%w: unknown kid", authn.ErrInvalid)
 			case err != nil:
 				// The token may be signed by a key we cannot fetch: that is a

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -46,61 +45,65 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 
 // original works out the original request. It reports envoy=true for the
 // /envoy/ prefix, whose caller can apply X-Envoy-Auth-Headers-To-Remove.
+// Paths are taken raw (RequestURI, the header's own text), never from Go's
+// decoded-and-re-encoded URL, so what is decided is what the proxy forwards.
 func (h *Handler) original(hr *http.Request) (r *request.Request, envoy bool, err error) {
 	r = &request.Request{
 		Transport: Transport,
 		Headers:   request.HeadersFrom(hr.Header),
 	}
-	// Go's server moves Host out of the header map; Envoy's CheckRequest
-	// carries it as :authority, and authenticators may look for it.
 	r.RequestID = r.Headers["x-request-id"]
 
-	var rawHost, target string
-	ownPath := false // the target is this request's own path: add its query
-	rest, isAuth := cutPrefixPath(hr.URL.EscapedPath(), "/auth")
-	switch {
-	case isAuth && r.Headers["x-original-url"] != "":
-		// ingress-nginx and the nginx sample: the full original URL. It is
-		// the only source of the host here: the Host of this subrequest is
-		// authgate's own.
-		u, perr := parseOriginalURL(r.Headers["x-original-url"])
-		if perr != nil {
-			return r, false, perr
+	own := hr.RequestURI
+	if !strings.HasPrefix(own, "/") {
+		// Absolute form ("http://host/path"), which HTTP/1.1 servers must
+		// accept: its path is the target.
+		if _, _, own, err = splitOriginalURL(own); err != nil {
+			return r, false, err
 		}
-		rawHost, target, r.Scheme = u.Host, u.EscapedPath(), u.Scheme
-		if u.RawQuery != "" {
-			target += "?" + u.RawQuery
+	}
+	ownPath, ownQuery, hasQuery := strings.Cut(own, "?")
+	var rawHost, target string
+	rest, isAuth := cutPrefixPath(ownPath, "/auth")
+	if !isAuth {
+		if rest, envoy = cutPrefixPath(ownPath, "/envoy"); !envoy {
+			return r, false, fmt.Errorf("%w: unknown endpoint", request.ErrBadRequest)
+		}
+	}
+	if hasQuery {
+		rest += "?" + ownQuery
+	}
+	xfHost, xfURI := r.Headers["x-forwarded-host"], r.Headers["x-forwarded-uri"]
+	switch {
+	case envoy:
+		// Envoy's HTTP ext_authz with path_prefix /envoy: the original
+		// request's own host and path, below the prefix.
+		rawHost, target, r.Method = hr.Host, rest, hr.Method
+		r.RedirectOK = true
+	case xfHost != "" && xfURI != "" && h.trusted(hr.RemoteAddr):
+		// Traefik ForwardAuth, from a proxy we trust to set these. They win
+		// over X-Original-URL, which Traefik copies from the client as is.
+		rawHost, target = xfHost, xfURI
+		r.Method, r.Scheme = r.Headers["x-forwarded-method"], r.Headers["x-forwarded-proto"]
+		if r.Method == "" {
+			r.Method = hr.Method
+		}
+		r.RedirectOK = true // Traefik passes the auth response on to the client
+	case r.Headers["x-original-url"] != "":
+		// ingress-nginx and the nginx sample: the full original URL, which
+		// nginx always sets itself. It is the only source of the host: the
+		// Host of this subrequest is authgate's own.
+		if r.Scheme, rawHost, target, err = splitOriginalURL(r.Headers["x-original-url"]); err != nil {
+			return r, false, err
 		}
 		r.Method = r.Headers["x-original-method"]
 		if r.Method == "" {
 			return r, false, fmt.Errorf("%w: X-Original-URL without X-Original-Method", request.ErrBadRequest)
 		}
-	case isAuth && h.trusted(hr.RemoteAddr) && r.Headers["x-forwarded-host"] != "":
-		// Traefik ForwardAuth, from a proxy we trust to set these.
-		rawHost, target = r.Headers["x-forwarded-host"], r.Headers["x-forwarded-uri"]
-		r.Method, r.Scheme = r.Headers["x-forwarded-method"], r.Headers["x-forwarded-proto"]
-		if target == "" {
-			target = "/"
-		}
-		if r.Method == "" {
-			r.Method = hr.Method
-		}
-		r.RedirectOK = true // Traefik passes the auth response on to the client
-	case isAuth:
-		// Envoy's HTTP ext_authz with path_prefix /auth: the original
-		// request's own host and path, below the prefix.
-		rawHost, target, r.Method, ownPath = hr.Host, rest, hr.Method, true
-		r.RedirectOK = true
 	default:
-		rest, isEnvoy := cutPrefixPath(hr.URL.EscapedPath(), "/envoy")
-		if !isEnvoy {
-			return r, false, fmt.Errorf("%w: unknown endpoint %q", request.ErrBadRequest, hr.URL.Path)
-		}
-		envoy, ownPath, r.RedirectOK = true, true, true
+		// Envoy's HTTP ext_authz with path_prefix /auth.
 		rawHost, target, r.Method = hr.Host, rest, hr.Method
-	}
-	if ownPath && hr.URL.RawQuery != "" {
-		target += "?" + hr.URL.RawQuery
+		r.RedirectOK = true
 	}
 	r.Method = strings.ToUpper(strings.TrimSpace(r.Method))
 	if !validMethod(r.Method) {
@@ -109,14 +112,14 @@ func (h *Handler) original(hr *http.Request) (r *request.Request, envoy bool, er
 	if r.Host, err = request.CanonicalHost(rawHost); err != nil {
 		return r, envoy, fmt.Errorf("host: %w", err)
 	}
-	if r.Path, r.RawQuery, err = request.CanonicalPath(target); err != nil {
+	if err = r.SetTarget(target); err != nil {
 		return r, envoy, fmt.Errorf("path: %w", err)
 	}
 	return r, envoy, nil
 }
 
-// cutPrefixPath strips prefix from p at a segment boundary: "/auth" and
-// "/auth/x" match "/auth" (leaving "/" and "/x"), "/authx" does not.
+// cutPrefixPath strips prefix from a raw path at a segment boundary: "/auth"
+// and "/auth/x" match "/auth" (leaving "/" and "/x"), "/authx" does not.
 func cutPrefixPath(p, prefix string) (string, bool) {
 	rest, ok := strings.CutPrefix(p, prefix)
 	if !ok || (rest != "" && rest[0] != '/') {
@@ -128,21 +131,24 @@ func cutPrefixPath(p, prefix string) (string, bool) {
 	return rest, true
 }
 
-// parseOriginalURL accepts only an absolute http(s) URL: a relative one
-// would leave the host to guess. Control characters are rejected by
-// url.Parse; a fragment is dropped (it never reaches a server).
-func parseOriginalURL(raw string) (*url.URL, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: X-Original-URL does not parse", request.ErrBadRequest)
+// splitOriginalURL splits an absolute http(s) URL by hand: the path must
+// follow the host directly, so a "#", "?" or "@" smuggled into the Host
+// header cannot move part of the path into the host or a fragment. A
+// relative URL would leave the host to guess and is refused.
+func splitOriginalURL(raw string) (scheme, host, target string, err error) {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	scheme = strings.ToLower(scheme)
+	if !ok || (scheme != "http" && scheme != "https") {
+		return "", "", "", fmt.Errorf("%w: X-Original-URL must be an absolute http(s) URL", request.ErrBadRequest)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" || u.User != nil {
-		return nil, fmt.Errorf("%w: X-Original-URL must be an absolute http(s) URL", request.ErrBadRequest)
+	i := strings.IndexAny(rest, "/?#@\\")
+	switch {
+	case i < 0:
+		return scheme, rest, "/", nil
+	case rest[i] != '/':
+		return "", "", "", fmt.Errorf("%w: X-Original-URL has %q in its host", request.ErrBadRequest, rest[i])
 	}
-	if u.EscapedPath() == "" {
-		u.Path, u.RawPath = "/", ""
-	}
-	return u, nil
+	return scheme, rest[:i], rest[i:], nil
 }
 
 func (h *Handler) trusted(remoteAddr string) bool {

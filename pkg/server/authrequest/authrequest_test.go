@@ -37,8 +37,29 @@ func TestOriginal(t *testing.T) {
 			target: "/auth", header: map[string]string{"X-Original-URL": "https://a.com/public/%2e%2e/admin", "X-Original-Method": "GET"},
 			wantHost: "a.com", wantMethod: "GET", wantPath: "/admin",
 		},
-		"original URL fragment dropped": {
-			target: "/auth", header: map[string]string{"X-Original-URL": "https://a.com/x#frag", "X-Original-Method": "GET"},
+		"original URL fragment refused": {
+			target: "/auth", header: map[string]string{"X-Original-URL": "https://a.com/public#/../admin", "X-Original-Method": "GET"}, wantErr: true,
+		},
+		"hash in the host cannot hide the path": {
+			target: "/auth", header: map[string]string{"X-Original-URL": "http://shop.example.com#/admin/users", "X-Original-Method": "GET"}, wantErr: true,
+		},
+		"question mark in the host cannot hide the path": {
+			target: "/auth", header: map[string]string{"X-Original-URL": "http://shop.example.com?/admin/users", "X-Original-Method": "GET"}, wantErr: true,
+		},
+		"encoded slash with a character Go re-escapes": {
+			target: "/auth", header: map[string]string{"X-Original-URL": "https://a.com/admin%2F..%2Fpublic%2Fx|", "X-Original-Method": "GET"}, wantErr: true,
+		},
+		"envoy encoded slash with a character Go re-escapes": {
+			target: "/envoy/admin%2F..%2Fpublic%2Fx%7C", host: "a.com", wantErr: true,
+		},
+		"trusted forwarded headers win over a client's X-Original-URL": {
+			target: "/auth", remote: "10.0.0.5:1",
+			header:   map[string]string{"X-Original-URL": "https://shop.example.com/public/x", "X-Original-Method": "GET", "X-Forwarded-Host": "shop.example.com", "X-Forwarded-Uri": "/admin/users", "X-Forwarded-Method": "GET"},
+			wantHost: "shop.example.com", wantMethod: "GET", wantPath: "/admin/users",
+		},
+		"forwarded host without uri is not enough": {
+			target: "/auth", remote: "10.0.0.5:1",
+			header:   map[string]string{"X-Original-URL": "https://a.com/x", "X-Original-Method": "GET", "X-Forwarded-Host": "b.com"},
 			wantHost: "a.com", wantMethod: "GET", wantPath: "/x",
 		},
 		"original URL without path": {

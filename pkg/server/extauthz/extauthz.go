@@ -86,7 +86,7 @@ func Request(req *authv3.CheckRequest) (*request.Request, error) {
 	if target == "" {
 		target = r.Headers[":path"]
 	}
-	if r.Path, r.RawQuery, err = request.CanonicalPath(target); err != nil {
+	if err = r.SetTarget(target); err != nil {
 		return r, fmt.Errorf("path: %w", err)
 	}
 	if r.Method == "" {
