@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"github.com/authgate/authgate/pkg/server"
 	"github.com/authgate/authgate/pkg/source"
 	"github.com/authgate/authgate/test/envoy"
+	"github.com/authgate/authgate/test/resolver"
 	"github.com/authgate/authgate/test/upstream"
 )
 
@@ -101,6 +103,50 @@ spec:
 ---
 apiVersion: authgate.io/v1alpha1
 kind: AuthPolicy
+metadata: {name: web, namespace: web}
+spec:
+  hosts: ["www.example.com"]
+  authenticators:
+  - name: opaque
+    introspection:
+      url: {{INTROSPECT}}
+      clientID: authgate
+      clientSecretRef: {name: web-introspection, key: clientSecret}
+      from: [{header: {name: X-Api-Token}}]
+  - name: web
+    session:
+      cookies: [session]
+      resolver: {url: {{RESOLVER}}, forwardHeaders: [User-Agent]}
+  rules:
+  - name: assets
+    match: {pathPrefix: /assets}
+    allowAnonymous: true
+  - name: admin
+    match: {pathPrefix: /admin}
+    require:
+    - {claim: "https://authgear.com/claims/user/roles", contains: admin}
+  - name: default
+    match: {pathPrefix: /}
+  response:
+    preset: authgear
+  signIn: {url: "https://auth.example.com/login?redirect_uri={url}"}
+---
+apiVersion: authgate.io/v1alpha1
+kind: AuthPolicy
+metadata: {name: broken, namespace: web}
+spec:
+  hosts: ["broken.example.com"]
+  authenticators:
+  - name: web
+    session:
+      cookies: [session]
+      resolver: {url: {{BROKEN}}}
+  rules:
+  - name: all
+    match: {pathPrefix: /}
+---
+apiVersion: authgate.io/v1alpha1
+kind: AuthPolicy
 metadata: {name: trial, namespace: ops}
 spec:
   hosts: ["trial.example.com"]
@@ -114,6 +160,8 @@ spec:
 `
 
 type stack struct {
+	resolver *resolver.Authgear
+	intro    *resolver.Introspection
 	iss      *devissuer.Issuer
 	up       *upstream.Server
 	srv      *server.Server
@@ -136,6 +184,10 @@ func newStack(t *testing.T) *stack {
 	}
 	down.SetFailing(true)
 	up := upstream.New()
+	authgear := resolver.NewAuthgear(resolver.AuthgearConfig{})
+	intro := resolver.NewIntrospection(resolver.IntrospectionConfig{})
+	broken := resolver.NewAuthgear(resolver.AuthgearConfig{})
+	broken.SetFault(resolver.Status500)
 
 	srv, err := server.New(ctx, server.Config{
 		HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
@@ -151,7 +203,7 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &stack{iss: iss, up: up, srv: srv, grpc: authv3.NewAuthorizationClient(conn), health: healthpb.NewHealthClient(conn)}
+	s := &stack{resolver: authgear, intro: intro, iss: iss, up: up, srv: srv, grpc: authv3.NewAuthorizationClient(conn), health: healthpb.NewHealthClient(conn)}
 
 	// Not ready before the first snapshot: health says so, Check fails closed.
 	if st := s.healthStatus(t); st != healthpb.HealthCheckResponse_NOT_SERVING {
@@ -161,8 +213,15 @@ func newStack(t *testing.T) *stack {
 		t.Fatalf("/readyz before policies = %d, want 503", code)
 	}
 
-	yaml := strings.NewReplacer("{{ISSUER}}", iss.URL, "{{JWKS}}", iss.JWKSURI(), "{{DOWN}}", down.URL).Replace(policies)
-	ps, err := source.ParseFile("conformance.yaml", []byte(yaml), nil)
+	yaml := strings.NewReplacer("{{ISSUER}}", iss.URL, "{{JWKS}}", iss.JWKSURI(), "{{DOWN}}", down.URL,
+		"{{RESOLVER}}", authgear.ResolveURL(), "{{INTROSPECT}}", intro.IntrospectURL(), "{{BROKEN}}", broken.ResolveURL()).Replace(policies)
+	secrets := func(_, name, key string) ([]byte, bool) {
+		if name == "web-introspection" && key == "clientSecret" {
+			return []byte(intro.ClientSecret() + "\n"), true
+		}
+		return nil, false
+	}
+	ps, err := source.ParseFile("conformance.yaml", []byte(yaml), secrets)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +249,9 @@ func newStack(t *testing.T) *stack {
 			t.Errorf("server: %v", err)
 		}
 		up.Close()
+		authgear.Close()
+		intro.Close()
+		broken.Close()
 		_ = iss.Close()
 		_ = down.Close()
 	})
@@ -555,7 +617,7 @@ func TestMetricsCountDecisions(t *testing.T) {
 		`authgate_decisions_total{decision="deny",policy="shop/shop",reason="no_credential",transport="http"} 1`,
 		`authgate_decisions_total{decision="deny",policy="",reason="unknown_host",transport="grpc"} 1`,
 		`authgate_decision_duration_seconds_bucket{transport="grpc"`,
-		`authgate_policies_active 4`,
+		`authgate_policies_active 6`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
@@ -584,5 +646,158 @@ func TestSamplePoliciesServe(t *testing.T) {
 	}
 	if len(got) < 2 || len(srv.Store().Load().Problems()) != 0 {
 		t.Fatalf("samples: %d policies, problems %+v", len(got), srv.Store().Load().Problems())
+	}
+}
+
+// TestSessionConformance runs cookie sessions and opaque tokens through
+// every transport: same verdicts, same identity headers as a JWT would give.
+func TestSessionConformance(t *testing.T) {
+	s := newStack(t)
+	s.resolver.AddSession("alice-cookie", resolver.Session{UserID: "alice", Verified: true, Roles: []string{"viewer"}, AMR: []string{"pwd"}})
+	s.resolver.AddSession("root-cookie", resolver.Session{UserID: "root", Roles: []string{"admin"}})
+	s.intro.AddToken("opaque-alice", map[string]any{"sub": "alice", "exp": float64(time.Now().Add(time.Hour).Unix())})
+	s.intro.AddToken("opaque-expired", map[string]any{"sub": "alice", "exp": float64(time.Now().Add(-time.Hour).Unix())})
+	cookie := func(v string) http.Header {
+		return http.Header{"Cookie": {"theme=dark; session=" + v}, "Accept": {"application/json"}}
+	}
+	const challenge = `Bearer realm="www.example.com"`
+	alice := map[string]string{
+		"X-Authgear-Session-Valid": "true", "X-Authgear-User-Id": "alice", "X-Authgear-User-Anonymous": "false",
+		"X-Authgear-User-Verified": "true", "X-Authgear-User-Can-Reauthenticate": "false", "X-Authgear-User-Roles": "viewer",
+		"X-Authgear-Session-Amr": "pwd",
+	}
+	tests := map[string]struct {
+		c     testCase
+		want  verdict
+		reach bool
+	}{
+		"valid session cookie": {
+			c:    testCase{method: "GET", host: "www.example.com", target: "/account", header: cookie("alice-cookie")},
+			want: verdict{status: 200, identity: alice}, reach: true,
+		},
+		"forged Authgear headers are replaced": {
+			c: testCase{method: "GET", host: "www.example.com", target: "/account", header: func() http.Header {
+				h := cookie("alice-cookie")
+				h["X-Authgear-User-Id"] = []string{"mallory"}
+				h["X_authgear_user_id"] = []string{"mallory"}
+				h["X-Authgear-User-Roles"] = []string{"admin"}
+				return h
+			}()},
+			want: verdict{status: 200, identity: alice}, reach: true,
+		},
+		"session condition holds": {
+			c: testCase{method: "GET", host: "www.example.com", target: "/admin", header: cookie("root-cookie")},
+			want: verdict{status: 200, identity: map[string]string{
+				"X-Authgear-Session-Valid": "true", "X-Authgear-User-Id": "root", "X-Authgear-User-Anonymous": "false",
+				"X-Authgear-User-Verified": "false", "X-Authgear-User-Can-Reauthenticate": "false", "X-Authgear-User-Roles": "admin",
+			}}, reach: true,
+		},
+		"session condition fails": {
+			c:    testCase{method: "GET", host: "www.example.com", target: "/admin", header: cookie("alice-cookie")},
+			want: verdict{status: 403},
+		},
+		"unknown session cookie": {
+			c:    testCase{method: "GET", host: "www.example.com", target: "/account", header: cookie("nope")},
+			want: verdict{status: 401, challenge: challenge + `, error="invalid_token"`},
+		},
+		"no session, API client": {
+			c:    testCase{method: "GET", host: "www.example.com", target: "/account", header: http.Header{"Accept": {"application/json"}}},
+			want: verdict{status: 401, challenge: challenge},
+		},
+		"opaque token through introspection": {
+			c:    testCase{method: "GET", host: "www.example.com", target: "/api", header: http.Header{"X-Api-Token": {"opaque-alice"}}},
+			want: verdict{status: 200, identity: map[string]string{"X-Authgear-Session-Valid": "true", "X-Authgear-User-Id": "alice"}}, reach: true,
+		},
+		"inactive opaque token": {
+			c:    testCase{method: "GET", host: "www.example.com", target: "/api", header: http.Header{"X-Api-Token": {"opaque-expired"}}},
+			want: verdict{status: 401, challenge: challenge + `, error="invalid_token"`},
+		},
+		"resolver failing is 503, never 401": {
+			c:    testCase{method: "GET", host: "broken.example.com", target: "/", header: cookie("alice-cookie")},
+			want: verdict{status: 503},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			transports := map[string]verdict{
+				"grpc":         s.viaGRPC(t, tc.c),
+				"auth_request": s.viaAuthRequest(t, tc.c),
+				"envoy_http":   s.viaEnvoyHTTP(t, tc.c),
+			}
+			proxied, reached := s.viaEnvoyProxy(t, tc.c)
+			transports["envoy_proxy"] = proxied
+			for transport, got := range transports {
+				if got.String() != tc.want.String() {
+					t.Errorf("%s: got %v\n want %v", transport, got, tc.want)
+				}
+			}
+			if reached != tc.reach {
+				t.Errorf("upstream reached = %v, want %v", reached, tc.reach)
+			}
+		})
+	}
+	// The same cookie, asked through four transports and many cases, cost
+	// one resolver call per distinct cookie: answers are cached.
+	if n := s.resolver.Calls(); n > 4 {
+		t.Errorf("resolver calls = %d, want at most one per distinct credential (4)", n)
+	}
+}
+
+// TestSignInRedirect: a browser without a session is sent to sign in where
+// the proxy passes a redirect on (Envoy gRPC and HTTP, Traefik); the nginx
+// contract keeps the 401 (nginx would turn a 302 into a 500) and nginx
+// redirects with error_page.
+func TestSignInRedirect(t *testing.T) {
+	s := newStack(t)
+	browser := testCase{method: "GET", host: "www.example.com", target: "/account?tab=1", header: http.Header{"Accept": {"text/html,application/xhtml+xml"}}}
+	wantLocation := "https://auth.example.com/login?redirect_uri=" + url.QueryEscape("https://www.example.com/account?tab=1")
+
+	// gRPC: a denied response with 302 and Location.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cr := envoy.BuildCheckRequest(browser.httpRequest(), nil)
+	cr.GetAttributes().GetRequest().GetHttp().Scheme = "https"
+	res, err := s.grpc.Check(ctx, cr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.GetDeniedResponse()
+	if d.GetStatus().GetCode() != 302 || codes.Code(res.GetStatus().GetCode()) != codes.Unauthenticated {
+		t.Fatalf("gRPC: %v", res)
+	}
+	var loc string
+	for _, h := range d.GetHeaders() {
+		if h.GetHeader().GetKey() == "location" {
+			loc = h.GetHeader().GetValue()
+		}
+	}
+	if loc != wantLocation {
+		t.Fatalf("gRPC Location = %q, want %q", loc, wantLocation)
+	}
+
+	// Through the Envoy proxy, the browser gets the redirect.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", s.proxyURL+browser.target, nil)
+	req.Host = browser.host
+	req.Header = browser.header.Clone()
+	req.Header.Set("X-Forwarded-Proto", "https")
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), "https://auth.example.com/login?redirect_uri=") {
+		t.Fatalf("Envoy proxy: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
+	// nginx contract: 401, never a 3xx.
+	if v := s.viaAuthRequest(t, browser); v.status != http.StatusUnauthorized {
+		t.Fatalf("auth_request: %v, want 401", v)
+	}
+	// An API client keeps its 401 everywhere.
+	api := browser
+	api.header = http.Header{"Accept": {"application/json"}}
+	if v := s.viaGRPC(t, api); v.status != http.StatusUnauthorized {
+		t.Fatalf("gRPC API client: %v", v)
 	}
 }
