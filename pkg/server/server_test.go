@@ -30,7 +30,7 @@ func newTestServer(t *testing.T, cfg Config) (*Server, context.CancelFunc, <-cha
 
 func TestRecoverHTTP(t *testing.T) {
 	s, cancel, done := newTestServer(t, Config{})
-	defer func() { cancel(); <-done }()
+	defer stop(t, cancel, done)
 	h := s.recoverHTTP(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		var m map[string]any
 		_ = m["x"].(string) // an unchecked assertion, as in the wild
@@ -47,7 +47,7 @@ func TestRecoverHTTP(t *testing.T) {
 
 func TestFactoryRejectsUnknownKinds(t *testing.T) {
 	s, cancel, done := newTestServer(t, Config{})
-	defer func() { cancel(); <-done }()
+	defer stop(t, cancel, done)
 	if _, err := s.New(&policy.Authenticator{Name: "x"}); err == nil {
 		t.Fatal("an authenticator without a kind must not build")
 	}
@@ -88,15 +88,27 @@ func TestApplyAndShutdown(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	if _, err := http.Get("http://" + s.HTTPAddr() + "/auth"); err == nil || !strings.Contains(err.Error(), "refused") {
+	res, err = http.Get("http://" + s.HTTPAddr() + "/auth")
+	if err == nil {
+		_ = res.Body.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("the listener is still open after shutdown: %v", err)
 	}
 }
 
 func TestListenErrorIsReported(t *testing.T) {
 	s, cancel, done := newTestServer(t, Config{HTTPAddr: "127.0.0.1:0"})
-	defer func() { cancel(); <-done }()
+	defer stop(t, cancel, done)
 	if _, err := New(context.Background(), Config{HTTPAddr: s.HTTPAddr(), Log: logr.Discard()}); err == nil {
 		t.Fatal("listening on a taken port must fail")
+	}
+}
+
+func stop(t *testing.T, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }

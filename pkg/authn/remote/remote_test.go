@@ -245,7 +245,10 @@ func TestClassify(t *testing.T) {
 		"refused":   {refused, "refused"},
 		"other":     {errors.New("boom"), "other"},
 		"client timeout": {func() error {
-			_, err := (&http.Client{Timeout: time.Nanosecond}).Get("http://127.0.0.1:1/")
+			res, err := (&http.Client{Timeout: time.Nanosecond}).Get("http://127.0.0.1:1/")
+			if err == nil {
+				_ = res.Body.Close()
+			}
 			return err
 		}(), "timeout"},
 	}
