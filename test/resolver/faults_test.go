@@ -158,7 +158,7 @@ func TestFaults(t *testing.T) {
 			if err == nil {
 				t.Fatal("request succeeded against a refusing server")
 			}
-			if _, _, err := try(c, k.request(t)); !errors.Is(err, syscall.ECONNREFUSED) { //nolint:bodyclose // try closes the body
+			if _, _, err := try(c, k.request(t)); !errors.Is(err, syscall.ECONNREFUSED) {
 				t.Errorf("err = %v, want connection refused", err)
 			}
 			if got := k.srv.Calls(); got != 1 {
