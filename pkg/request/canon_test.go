@@ -182,6 +182,10 @@ func TestQueryAndHelpers(t *testing.T) {
 	if !r.Browser() {
 		t.Fatal("GET accepting text/html is a browser request")
 	}
+	r.Headers["accept"] = "TEXT/HTML"
+	if !r.Browser() {
+		t.Fatal("media types are case-insensitive")
+	}
 	r.Method = "POST"
 	if r.Browser() {
 		t.Fatal("POST is not a navigation")

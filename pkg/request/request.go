@@ -124,8 +124,9 @@ func (r *Request) URL() string {
 // Browser reports whether the request looks like a top-level navigation: a
 // GET or HEAD that accepts HTML. Such requests may be redirected to sign in.
 func (r *Request) Browser() bool {
+	// Media types are case-insensitive (RFC 9110 section 8.3.1).
 	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
-		strings.Contains(r.Headers["accept"], "text/html")
+		strings.Contains(strings.ToLower(r.Headers["accept"]), "text/html")
 }
 
 // HeadersFrom converts an http.Header into the canonical header map: names

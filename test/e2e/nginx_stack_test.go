@@ -103,8 +103,15 @@ type stack struct {
 	client   *http.Client
 }
 
+// stackConfig says what a stack runs where tests differ.
+type stackConfig struct {
+	// policy is the policy file authgate loads, used as written; "" is
+	// policyYAML for the stack's development issuer.
+	policy string
+}
+
 // startStack starts everything; the test's cleanup stops it all.
-func startStack(t *testing.T) *stack {
+func startStack(t *testing.T, cfg stackConfig) *stack {
 	t.Helper()
 	nginxBin := nginxBinary(t)
 	authgateBin := authgateBinary(t)
@@ -118,7 +125,11 @@ func startStack(t *testing.T) *stack {
 	t.Cleanup(up.Close)
 
 	s := &stack{iss: iss, up: up}
-	authgateAddr := s.startAuthgate(t, authgateBin)
+	policy := cfg.policy
+	if policy == "" {
+		policy = fmt.Sprintf(policyYAML, iss.URL, iss.JWKSURI())
+	}
+	authgateAddr := s.startAuthgate(t, authgateBin, policy)
 	s.startNginx(t, nginxBin, authgateAddr, up.Listener.Addr().String())
 	s.client = &http.Client{
 		Timeout: 5 * time.Second,
@@ -167,12 +178,11 @@ func nginxBinary(t *testing.T) string {
 	return ""
 }
 
-// startAuthgate runs `authgate serve` on the test policy and waits until it
-// has loaded it. It returns the HTTP auth endpoint's address.
-func (s *stack) startAuthgate(t *testing.T, bin string) string {
+// startAuthgate runs `authgate serve` on policy and waits until it has
+// loaded it. It returns the HTTP auth endpoint's address.
+func (s *stack) startAuthgate(t *testing.T, bin, policy string) string {
 	t.Helper()
 	dir := t.TempDir()
-	policy := fmt.Sprintf(policyYAML, s.iss.URL, s.iss.JWKSURI())
 	if err := os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(policy), 0o600); err != nil {
 		t.Fatalf("failed to write the test policy: %v", err)
 	}

@@ -45,7 +45,7 @@ const (
 )
 
 func TestNginxAuthRequest(t *testing.T) {
-	s := startStack(t)
+	s := startStack(t, stackConfig{})
 
 	alice := s.mint(t, devissuer.Token{Subject: "alice"})
 	admin := s.mint(t, devissuer.Token{Subject: "root", Claims: map[string]any{rolesClaim: []string{"admin"}}})
@@ -239,7 +239,7 @@ func checkUpstream(t *testing.T, s *stack, want map[string]string) {
 // even to a public page, must then get a 500 and never reach the app. It has
 // a stack of its own, so no other test sees authgate gone.
 func TestNginxFailsClosed(t *testing.T) {
-	s := startStack(t)
+	s := startStack(t, stackConfig{})
 	alice := s.mint(t, devissuer.Token{Subject: "alice"})
 
 	// First prove the wiring works, so the 500s below mean "authgate down".
