@@ -279,14 +279,16 @@ func (a *authenticator) jsonAnswer(res *http.Response) (remote.Answer, error) {
 	if err != nil {
 		return remote.Answer{}, &remote.MalformedError{URL: a.cfg.URL, Why: err.Error()}
 	}
+	if active, ok := claims["active"].(bool); ok && !active {
+		// Kratos marks ended sessions inactive. Checked before the subject:
+		// an ended session need not say whose it was, and calling it
+		// malformed would make it a failure that stale-if-error hides.
+		return remote.Answer{Invalid: true, Why: "the session is not active"}, nil
+	}
 	sub, ok := authn.Claim(claims, a.cfg.SubjectField)
 	subject, isString := sub.(string)
 	if !ok || !isString || subject == "" {
 		return remote.Answer{}, &remote.MalformedError{URL: a.cfg.URL, Why: "no string subject at " + a.cfg.SubjectField}
-	}
-	if active, ok := claims["active"].(bool); ok && !active {
-		// Kratos marks ended sessions inactive.
-		return remote.Answer{Invalid: true, Why: "the session is not active"}, nil
 	}
 	if _, has := claims["sub"]; !has {
 		claims["sub"] = subject
