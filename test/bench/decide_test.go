@@ -1,0 +1,112 @@
+// Package bench holds benchmarks of whole decisions with real authenticators
+// (JWT verification against a loopback issuer, cookie sessions against a
+// loopback Authgear resolver). Performance goals live here, in numbers
+// anyone can reproduce with `make bench`, never in timed tests.
+package bench
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+
+	"github.com/authgate/authgate/pkg/decision"
+	"github.com/authgate/authgate/pkg/devissuer"
+	"github.com/authgate/authgate/pkg/request"
+	"github.com/authgate/authgate/pkg/server"
+	"github.com/authgate/authgate/pkg/source"
+	"github.com/authgate/authgate/test/resolver"
+)
+
+const policies = `
+apiVersion: authgate.io/v1alpha1
+kind: AuthPolicy
+metadata: {name: shop, namespace: shop}
+spec:
+  hosts: ["shop.example.com"]
+  authenticators:
+  - name: bearer
+    jwt: {issuer: "{{ISSUER}}", audiences: ["shop"]}
+  - name: web
+    session:
+      cookies: [session]
+      resolver: {url: "{{RESOLVER}}"}
+  rules:
+  - name: default
+    match: {pathPrefix: /}
+  response:
+    preset: authgear
+    headers:
+      X-User-Id: {claim: sub}
+`
+
+func setup(b *testing.B) (*decision.Engine, string) {
+	b.Helper()
+	iss, err := devissuer.New(devissuer.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = iss.Close() })
+	res := resolver.NewAuthgear(resolver.AuthgearConfig{})
+	b.Cleanup(res.Close)
+	res.AddSession("cookie-1", resolver.Session{UserID: "alice", Roles: []string{"viewer"}})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	srv, err := server.New(ctx, server.Config{Log: logr.Discard()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	yaml := strings.NewReplacer("{{ISSUER}}", iss.URL, "{{RESOLVER}}", res.ResolveURL()).Replace(policies)
+	ps, err := source.ParseFile("bench.yaml", []byte(yaml), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.Apply(ps)
+	tok, err := iss.Mint(devissuer.Token{Subject: "alice", Audience: []string{"shop"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return srv.Engine(), tok
+}
+
+// realistic builds a request with the dozen headers a browser or app sends.
+func realistic(credential map[string]string) *request.Request {
+	h := map[string]string{
+		"user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36", "accept": "application/json",
+		"accept-encoding": "gzip, deflate, br", "accept-language": "en-GB,en;q=0.9", "x-request-id": "4c1b3e0a-5b7e",
+		"x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"sec-fetch-mode": "cors", "referer": "https://shop.example.com/cart",
+	}
+	for k, v := range credential {
+		h[k] = v
+	}
+	return &request.Request{Transport: "bench", Host: "shop.example.com", Method: "GET", Path: "/api/cart", Headers: h}
+}
+
+func run(b *testing.B, e *decision.Engine, mk func() *request.Request) {
+	ctx := context.Background()
+	if d := e.Check(ctx, mk()); !d.Allow { // warm the caches
+		b.Fatalf("not allowed: %s %s", d.Reason, d.Detail)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := e.Check(ctx, mk()); !d.Allow {
+			b.Fatal(d.Reason)
+		}
+	}
+}
+
+// BenchmarkDecisionJWTCacheHit: a repeated bearer token.
+func BenchmarkDecisionJWTCacheHit(b *testing.B) {
+	e, tok := setup(b)
+	run(b, e, func() *request.Request { return realistic(map[string]string{"authorization": "Bearer " + tok}) })
+}
+
+// BenchmarkDecisionCookieCacheHit: a repeated session cookie.
+func BenchmarkDecisionCookieCacheHit(b *testing.B) {
+	e, _ := setup(b)
+	run(b, e, func() *request.Request {
+		return realistic(map[string]string{"cookie": "_ga=GA1.2.1363734468; theme=dark; session=cookie-1"})
+	})
+}
