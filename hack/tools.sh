@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Builds development tools from the Go module proxy into TOOLS_DIR (outside the
 # work tree, so clones share them), skipping any already built at the pinned
-# version. Usage: hack/tools.sh golangci-lint
+# version. Usage: hack/tools.sh golangci-lint controller-gen
 set -euo pipefail
 TOOLS_DIR="${TOOLS_DIR:-$HOME/.cache/authgate/bin}"
 mkdir -p "$TOOLS_DIR"
 
 declare -A pkg=(
   [golangci-lint]="github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0"
+  [controller-gen]="sigs.k8s.io/controller-tools/cmd/controller-gen@v0.21.0"
 )
 
 for tool in "$@"; do

@@ -4,47 +4,97 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// Bounds on lists and strings exist for the apiserver's CEL cost estimator
+// as much as for sanity: a rule over a list is charged for the longest list
+// the schema allows. MaxHosts matches policy.MaxHosts.
+
 // AuthPolicy says, for a set of hosts, which credentials authgate accepts and
 // which requests they may make. The same document is read from a folder in
 // standalone mode and served as a custom resource in Kubernetes mode.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ap,categories=authgate
+// +kubebuilder:printcolumn:name="Hosts",type=string,JSONPath=`.spec.hosts`,description="Hosts this policy decides for"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`,description="Whether the policy is being served"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,description="Why the policy is or is not ready"
+// +kubebuilder:printcolumn:name="Enforcement",type=string,JSONPath=`.spec.enforcement`,priority=1,description="Enforce (empty) or DryRun"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type AuthPolicy struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   AuthPolicySpec   `json:"spec"`
+	// +required
+	Spec AuthPolicySpec `json:"spec"`
+	// +optional
 	Status AuthPolicyStatus `json:"status,omitempty"`
 }
 
 // AuthPolicyList is a list of AuthPolicy objects.
+//
+// +kubebuilder:object:root=true
 type AuthPolicyList struct {
 	metav1.TypeMeta `json:",inline"`
+	// +optional
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []AuthPolicy `json:"items"`
 }
 
 // AuthPolicySpec is the desired behaviour for the policy's hosts.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.rules) || self.rules.all(r, !has(r.authenticators) || r.authenticators.all(n, has(self.authenticators) && self.authenticators.exists(a, a.name == n)))",message="rules may only name authenticators of this policy",fieldPath=".rules"
+// +kubebuilder:validation:XValidation:rule="!has(self.rules) || (has(self.authenticators) && size(self.authenticators) > 0) || self.rules.all(r, has(r.allowAnonymous) && r.allowAnonymous)",message="a rule without allowAnonymous needs a credential, but the policy has no authenticators",fieldPath=".rules"
 type AuthPolicySpec struct {
-	// Hosts this policy decides for: exact names, or "*." wildcards that match
-	// any deeper subdomain. Case-insensitive; a port in the request is ignored.
+	// Hosts this policy decides for: lower-case DNS names, or "*." wildcards
+	// that match any deeper subdomain. A port in the request is ignored.
+	//
+	// +required
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1000
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^(\*\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$`
 	Hosts []string `json:"hosts"`
 
 	// Authenticators are tried in order: the first whose credential is present
-	// in the request decides who the caller is.
+	// in the request decides who the caller is. Names are unique.
+	//
+	// The list is atomic rather than a map keyed by name because its order
+	// matters, and server-side apply may reorder a map list's entries.
+	//
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(a, self.exists_one(b, b.name == a.name))",message="authenticator names must be unique"
 	Authenticators []Authenticator `json:"authenticators,omitempty"`
 
-	// Rules are ordered; the first that matches the request decides.
+	// Rules are ordered; the first that matches the request decides. Names
+	// are unique. Atomic for the same reason as authenticators.
+	//
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=128
+	// +kubebuilder:validation:XValidation:rule="self.all(r, self.exists_one(o, o.name == r.name))",message="rule names must be unique"
 	Rules []Rule `json:"rules"`
 
 	// Response says which identity headers the upstream receives on allow.
+	//
+	// +optional
 	Response *Response `json:"response,omitempty"`
 
 	// Enforcement is Enforce (default) or DryRun: decide, log and count as
 	// usual, but always allow.
+	//
+	// +optional
 	Enforcement EnforcementMode `json:"enforcement,omitempty"`
 
 	// SignIn sends browsers without a valid session to sign in, where the
 	// proxy can follow a redirect (Envoy, Traefik). nginx auth_request
 	// always gets a 401 and redirects with error_page.
+	//
+	// +optional
 	SignIn *SignIn `json:"signIn,omitempty"`
 }
 
@@ -52,10 +102,16 @@ type AuthPolicySpec struct {
 type SignIn struct {
 	// URL to redirect to; "{url}" is replaced by the original URL,
 	// URL-encoded.
+	//
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
 	URL string `json:"url"`
 }
 
 // EnforcementMode selects whether denials are enforced.
+//
+// +kubebuilder:validation:Enum=Enforce;DryRun
 type EnforcementMode string
 
 const (
@@ -65,182 +121,171 @@ const (
 	EnforcementDryRun EnforcementMode = "DryRun"
 )
 
-// Authenticator is one named way of proving identity. Exactly one kind is set.
-type Authenticator struct {
-	// Name is unique within the policy and referenced by rules.
-	Name string `json:"name"`
-	// JWT verifies signed access tokens locally against the issuer's JWKS.
-	JWT *JWTAuthenticator `json:"jwt,omitempty"`
-	// Session resolves session cookies (and, optionally, bearer tokens)
-	// through the identity provider's session resolver.
-	Session *SessionAuthenticator `json:"session,omitempty"`
-	// Introspection checks opaque access tokens with RFC 7662.
-	Introspection *IntrospectionAuthenticator `json:"introspection,omitempty"`
-}
-
-// SessionAuthenticator resolves a session cookie through a resolver.
-type SessionAuthenticator struct {
-	// Cookies are the cookie names read from the request and forwarded to
-	// the resolver; no other cookie is forwarded.
-	Cookies []string `json:"cookies,omitempty"`
-	// ForwardAuthorization also resolves an Authorization header through
-	// the resolver. Default true for the authgear contract, else false.
-	ForwardAuthorization *bool `json:"forwardAuthorization,omitempty"`
-	// Resolver is the endpoint that answers who a session belongs to.
-	Resolver SessionResolver `json:"resolver"`
-	// CacheTTL bounds how long a valid answer is reused (default 30s, 0
-	// disables), never past the session's expiry when the resolver reports
-	// one. A revoked session stays accepted for at most this long.
-	CacheTTL *metav1.Duration `json:"cacheTTL,omitempty"`
-	// NegativeCacheTTL is how long an invalid answer is reused (default 2s).
-	NegativeCacheTTL *metav1.Duration `json:"negativeCacheTTL,omitempty"`
-	// StaleIfError serves a valid answer up to this long past its expiry
-	// while the resolver is failing. Off by default: it trades revocation
-	// latency for availability.
-	StaleIfError *metav1.Duration `json:"staleIfError,omitempty"`
-}
-
-// SessionResolver is a session resolver endpoint and the contract it speaks.
-type SessionResolver struct {
-	URL string `json:"url"`
-	// Contract is authgear (default), status or json.
-	Contract string `json:"contract,omitempty"`
-	// Timeout of one resolver call (default 2s).
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
-	// ForwardHeaders are extra request headers passed on to the resolver.
-	ForwardHeaders []string `json:"forwardHeaders,omitempty"`
-	// SubjectField is the dotted path to the subject in a json contract
-	// answer (default "sub").
-	SubjectField string `json:"subjectField,omitempty"`
-	// IdentityHeaders maps claim names to the response headers that carry
-	// them, for the status contract ("sub" names the subject's header).
-	IdentityHeaders map[string]string `json:"identityHeaders,omitempty"`
-}
-
-// IntrospectionAuthenticator checks opaque tokens at an RFC 7662 endpoint.
-type IntrospectionAuthenticator struct {
-	URL      string `json:"url"`
-	ClientID string `json:"clientID,omitempty"`
-	// ClientSecretRef names the client secret: a Secret key in Kubernetes,
-	// the file <policies dir>/secrets/<name>/<key> in standalone mode.
-	ClientSecretRef *SecretKeyRef `json:"clientSecretRef,omitempty"`
-	// From lists where the token is read from (default Authorization Bearer).
-	From []CredentialSource `json:"from,omitempty"`
-	// Timeout of one introspection call (default 2s).
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
-	// CacheTTL bounds how long an active answer is reused (default 30s),
-	// never past the token's exp.
-	CacheTTL *metav1.Duration `json:"cacheTTL,omitempty"`
-	// NegativeCacheTTL is how long an inactive answer is reused (default 2s).
-	NegativeCacheTTL *metav1.Duration `json:"negativeCacheTTL,omitempty"`
-	// StaleIfError: as for sessions.
-	StaleIfError *metav1.Duration `json:"staleIfError,omitempty"`
-}
-
-// SecretKeyRef names one key of a Secret in the policy's namespace.
-type SecretKeyRef struct {
-	Name string `json:"name"`
-	Key  string `json:"key"`
-}
-
-// JWTAuthenticator verifies JSON Web Tokens.
-type JWTAuthenticator struct {
-	// Issuer must equal the token's iss claim.
-	Issuer string `json:"issuer"`
-	// JWKSURI is where the signing keys are published. When empty it is
-	// discovered from <issuer>/.well-known/openid-configuration.
-	JWKSURI string `json:"jwksURI,omitempty"`
-	// Audiences: the token's aud must contain at least one.
-	Audiences []string `json:"audiences"`
-	// Algorithms allowed for the signature. Default RS256, ES256, EdDSA.
-	// HS* and none are rejected.
-	Algorithms []string `json:"algorithms,omitempty"`
-	// ClockSkew tolerated on exp, nbf and iat. Default 30s.
-	ClockSkew *metav1.Duration `json:"clockSkew,omitempty"`
-	// From lists where the token is read from, in order. Default: the
-	// Authorization header with the "Bearer " prefix.
-	From []CredentialSource `json:"from,omitempty"`
-}
-
-// CredentialSource names one place in the request a credential is read from.
-// Exactly one field is set.
-type CredentialSource struct {
-	Header *HeaderSource `json:"header,omitempty"`
-	Cookie *NamedSource  `json:"cookie,omitempty"`
-	Query  *NamedSource  `json:"query,omitempty"`
-}
-
-// HeaderSource reads a credential from a request header, after a prefix.
-type HeaderSource struct {
-	Name string `json:"name"`
-	// Prefix is stripped from the value; matched case-insensitively
-	// (RFC 6750 auth schemes are case-insensitive).
-	Prefix string `json:"prefix,omitempty"`
-}
-
-// NamedSource reads a credential from a named cookie or query parameter.
-type NamedSource struct {
-	Name string `json:"name"`
-}
-
 // Rule matches requests and says what they need.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.allowAnonymous) && self.allowAnonymous && has(self.require) && size(self.require) > 0)",message="allowAnonymous and require contradict each other: a request without a credential would skip the conditions"
 type Rule struct {
-	Name  string `json:"name"`
-	Match Match  `json:"match"`
+	// Name is unique within the policy; it appears in logs and metrics.
+	//
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Match selects the requests this rule decides.
+	//
+	// +required
+	Match Match `json:"match"`
+
 	// AllowAnonymous allows requests without a credential; a valid
 	// credential still yields identity headers.
+	//
+	// +optional
 	AllowAnonymous bool `json:"allowAnonymous,omitempty"`
-	// Authenticators restricts the rule to these authenticators, by name.
-	// Default: all of the policy's authenticators.
+
+	// Authenticators restricts the rule to these authenticators, by name,
+	// tried in this order. Default: all of the policy's authenticators.
+	//
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=63
 	Authenticators []string `json:"authenticators,omitempty"`
+
 	// Require lists conditions on the identity's claims; all must hold.
+	//
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
 	Require []Condition `json:"require,omitempty"`
 }
 
 // Match selects requests by path and method. Exactly one of Path and
 // PathPrefix is set.
+//
+// Paths are compared with canonical request paths, so a configured path
+// must itself be canonical to ever match.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.path) && size(self.path) > 0) != (has(self.pathPrefix) && size(self.pathPrefix) > 0)",message="exactly one of path, pathPrefix must be set"
 type Match struct {
 	// Path matches the request path exactly.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule=`size(self) == 0 || (self.matches(r'^/([^/%?#\\]+/)*[^/%?#\\]*$') && !self.matches(r'/[.][.]?(/|$)'))`,message="must be a canonical path starting with / (no dot segments, repeated slashes, percent-encoding, query or fragment)"
 	Path string `json:"path,omitempty"`
+
 	// PathPrefix matches whole path segments: /public matches /public and
 	// /public/x but not /publicity.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule=`size(self) == 0 || (self.matches(r'^/([^/%?#\\]+/)*[^/%?#\\]*$') && !self.matches(r'/[.][.]?(/|$)'))`,message="must be a canonical path starting with / (no dot segments, repeated slashes, percent-encoding, query or fragment)"
 	PathPrefix string `json:"pathPrefix,omitempty"`
-	// Methods restricts the rule to these HTTP methods. Default: any.
+
+	// Methods restricts the rule to these HTTP methods (case-insensitive).
+	// Default: any.
+	//
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=32
+	// +kubebuilder:validation:items:Pattern="^[-!#$%&'*+.^_`|~0-9A-Za-z]+$"
 	Methods []string `json:"methods,omitempty"`
 }
 
 // Condition is a test on one claim. Exactly one operator is set.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.equals) ? 1 : 0) + (has(self.contains) ? 1 : 0) + (has(self.oneOf) ? 1 : 0) + (has(self.exists) ? 1 : 0) == 1",message="exactly one of equals, contains, oneOf, exists must be set"
 type Condition struct {
 	// Claim names the claim; a name with "/" or ":" (a URL) is taken whole,
 	// otherwise dots select nested objects.
+	//
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
 	Claim string `json:"claim"`
+
 	// Equals compares the claim's string form.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	Equals *string `json:"equals,omitempty"`
+
 	// Contains holds when an array claim has the element, or a string claim
 	// has the space-delimited word.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	Contains *string `json:"contains,omitempty"`
+
 	// OneOf holds when the claim's string form is one of these.
+	//
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=1024
 	OneOf []string `json:"oneOf,omitempty"`
+
 	// Exists holds when the claim is present (true) or absent (false).
+	//
+	// +optional
 	Exists *bool `json:"exists,omitempty"`
 }
 
 // Response describes the identity headers set on allowed requests.
 type Response struct {
 	// Preset "authgear" emits the X-Authgear-* headers of Authgear's resolver.
+	//
+	// +optional
+	// +kubebuilder:validation:Enum=authgear
 	Preset string `json:"preset,omitempty"`
-	// Headers maps header names to their value source.
+
+	// Headers maps header names to their value source. Names are
+	// case-insensitive; hop-by-hop and credential headers cannot be set.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[-!#$%&\\'*+.^_`|~0-9A-Za-z]+$'))",message="header names must be HTTP tokens"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k.lowerAscii() in ['host', 'connection', 'content-length', 'transfer-encoding', 'te', 'upgrade', 'keep-alive', 'proxy-connection', 'trailer', 'authorization', 'cookie']))",message="authgate cannot set hop-by-hop, proxy-controlled or credential headers"
 	Headers map[string]HeaderValue `json:"headers,omitempty"`
 }
 
-// HeaderValue is either a claim or a fixed value.
+// HeaderValue is either a claim or a fixed value: exactly one is set.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.claim) && size(self.claim) > 0) != (has(self.value) && size(self.value) > 0)",message="exactly one of claim, value must be set"
 type HeaderValue struct {
+	// Claim names the claim whose string form is the header's value.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
 	Claim string `json:"claim,omitempty"`
+
+	// Value is a fixed header value.
+	//
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	Value string `json:"value,omitempty"`
 }
 
 // AuthPolicyStatus is the observed state. It is written by the controller.
+//
+// Whether the policy runs in DryRun is deliberately not copied here: it is
+// spec.enforcement, shown by `kubectl get ap -o wide`, and takes effect as
+// soon as the policy is Ready at that generation (each condition carries its
+// observedGeneration).
 type AuthPolicyStatus struct {
-	// Conditions: Accepted and Ready.
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Conditions: Accepted (the policy is valid and its references resolve)
+	// and Ready (it is being served).
+	//
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/authgate/authgate/pkg/decision"
 	"github.com/authgate/authgate/pkg/request"
+	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/server"
 	"github.com/authgate/authgate/pkg/source"
 )
@@ -49,7 +50,7 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, 
 	if err != nil {
 		return false, err
 	}
-	folder := &source.Folder{Dir: *policies, Log: logr.Discard(), OnUpdate: srv.Apply}
+	folder := &source.Folder{Dir: *policies, Log: logr.Discard(), OnUpdate: func(ps []*policy.Policy) { srv.Apply(ps) }}
 	if err := folder.Load(); err != nil {
 		fmt.Fprintln(stderr, "warning:", err)
 	}

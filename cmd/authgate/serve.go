@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,8 +10,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
+	"github.com/authgate/authgate/pkg/controller"
 	"github.com/authgate/authgate/pkg/observability"
+	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/server"
 	"github.com/authgate/authgate/pkg/source"
 )
@@ -55,17 +59,31 @@ func (f *serverFlags) config(log logr.Logger) (server.Config, error) {
 	return cfg, nil
 }
 
+// kubeFlags are the Kubernetes mode's flags.
+type kubeFlags struct {
+	kubeconfig    string
+	namespaces    string
+	labelSelector string
+	leaderElect   bool
+	leaderElectNS string
+	leaderElectID string
+}
+
 func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	var f serverFlags
-	fset.StringVar(&f.policies, "policies", "", "folder of AuthPolicy YAML files (standalone mode); reloaded on change")
+	var k kubeFlags
+	fset.StringVar(&f.policies, "policies", "", "folder of AuthPolicy YAML files (standalone mode); without it, authgate watches AuthPolicy resources (Kubernetes mode)")
+	fset.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file (Kubernetes mode; default in-cluster, else $KUBECONFIG or ~/.kube/config)")
+	fset.StringVar(&k.namespaces, "watch-namespaces", "", "comma-separated namespaces to watch (default all)")
+	fset.StringVar(&k.labelSelector, "label-selector", "", "only AuthPolicies matching this label selector (to shard policies between installations)")
+	fset.BoolVar(&k.leaderElect, "leader-elect", true, "elect one replica to write status (every replica serves)")
+	fset.StringVar(&k.leaderElectNS, "leader-election-namespace", "", "namespace of the leader-election Lease (default the pod's)")
+	fset.StringVar(&k.leaderElectID, "leader-election-id", "authgate-status-writer", "name of the leader-election Lease")
 	f.register(fset, "")
 	if err := fset.Parse(args); err != nil {
 		return err
-	}
-	if f.policies == "" {
-		return errors.New("--policies is required: authgate serve reads AuthPolicies from a folder")
 	}
 	log, err := observability.NewLogger(observability.LogConfig{Level: f.logLevel, Output: stderr})
 	if err != nil {
@@ -75,7 +93,69 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return runServer(ctx, cfg, &source.Folder{Dir: f.policies, Log: log.WithName("policies")})
+	if f.policies != "" {
+		return runServer(ctx, cfg, &source.Folder{Dir: f.policies, Log: log.WithName("policies")})
+	}
+	return runKubernetes(ctx, cfg, k)
+}
+
+// runKubernetes serves decisions for the cluster's AuthPolicies.
+func runKubernetes(ctx context.Context, cfg server.Config, k kubeFlags) error {
+	rc, err := restConfig(k.kubeconfig)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var namespaces []string
+	for _, ns := range strings.Split(k.namespaces, ",") {
+		if ns = strings.TrimSpace(ns); ns != "" {
+			namespaces = append(namespaces, ns)
+		}
+	}
+	mgr, err := controller.New(controller.Config{
+		RestConfig: rc, Namespaces: namespaces, LabelSelector: k.labelSelector,
+		LeaderElection: k.leaderElect, LeaderElectionNamespace: k.leaderElectNS, LeaderElectionID: k.leaderElectID,
+		Apply: srv.Apply, Log: cfg.Log.WithName("controller"),
+	})
+	if err != nil {
+		return err
+	}
+	mgrErr := make(chan error, 1)
+	go func() {
+		err := mgr.Start(ctx)
+		if err != nil {
+			cancel()
+		}
+		mgrErr <- err
+	}()
+	err = srv.Run(ctx)
+	cancel()
+	if merr := <-mgrErr; merr != nil {
+		return fmt.Errorf("controller: %w", merr)
+	}
+	return err
+}
+
+// restConfig loads the kubeconfig given, else the in-cluster config, else
+// $KUBECONFIG or ~/.kube/config.
+func restConfig(path string) (*rest.Config, error) {
+	if path != "" {
+		rc, err := clientcmd.BuildConfigFromFlags("", path)
+		if err != nil {
+			return nil, fmt.Errorf("failed to load kubeconfig %s: %w", path, err)
+		}
+		return rc, nil
+	}
+	rc, err := ctrlconfig.GetConfig()
+	if err != nil {
+		return nil, fmt.Errorf("no policies folder and no Kubernetes config: pass --policies DIR or --kubeconfig: %w", err)
+	}
+	return rc, nil
 }
 
 // runServer starts the server and feeds it from the folder until ctx ends.
@@ -88,7 +168,7 @@ func runServer(ctx context.Context, cfg server.Config, folder *source.Folder) er
 	if err != nil {
 		return err
 	}
-	folder.OnUpdate = srv.Apply
+	folder.OnUpdate = func(ps []*policy.Policy) { srv.Apply(ps) }
 	srcErr := make(chan error, 1)
 	go func() {
 		err := folder.Run(ctx)

@@ -195,8 +195,9 @@ func (s *Server) New(a *policy.Authenticator) (authn.Authenticator, error) {
 }
 
 // Apply builds a snapshot from policies and makes it current. Policies left
-// out are logged with the reason; the rest take effect at once.
-func (s *Server) Apply(policies []*policy.Policy) {
+// out are logged with the reason; the rest take effect at once. It returns
+// the snapshot, whose Problems say which policies are not in force.
+func (s *Server) Apply(policies []*policy.Policy) *store.Snapshot {
 	start := time.Now()
 	snap := store.Build(policies, s)
 	for _, p := range snap.Problems() {
@@ -209,6 +210,7 @@ func (s *Server) Apply(policies []*policy.Policy) {
 	s.metrics.SnapshotBuildAt.SetToCurrentTime()
 	s.setServing(true)
 	s.log.Info("policy snapshot applied", "policies", len(snap.Policies()), "rejected", len(snap.Problems()), "took", time.Since(start).String())
+	return snap
 }
 
 func (s *Server) setServing(ok bool) {
