@@ -13,8 +13,8 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/authgate/authgate/pkg/decision"
-	"github.com/authgate/authgate/pkg/request"
 	"github.com/authgate/authgate/pkg/policy"
+	"github.com/authgate/authgate/pkg/request"
 	"github.com/authgate/authgate/pkg/server"
 	"github.com/authgate/authgate/pkg/source"
 )
