@@ -14,23 +14,27 @@ import (
 )
 
 func TestRunUsage(t *testing.T) {
+	// Kubernetes mode looks for a config in $KUBECONFIG and ~/.kube: none here.
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("HOME", t.TempDir())
 	tests := map[string]struct {
 		args     []string
 		wantCode int
 		// wantOut and wantErr are substrings of stdout and stderr.
 		wantOut, wantErr string
 	}{
-		"no args":                 {args: nil, wantCode: 2, wantErr: "Usage:"},
-		"unknown command":         {args: []string{"frobnicate"}, wantCode: 2, wantErr: `unknown command "frobnicate"`},
-		"version":                 {args: []string{"version"}, wantCode: 0, wantOut: "authgate"},
-		"--version":               {args: []string{"--version"}, wantCode: 0, wantOut: "authgate " + version},
-		"help":                    {args: []string{"help"}, wantCode: 0, wantOut: "Usage:"},
-		"serve without policies":  {args: []string{"serve"}, wantCode: 2, wantErr: "--policies is required"},
-		"serve with a bad flag":   {args: []string{"serve", "--no-such-flag"}, wantCode: 2, wantErr: "no-such-flag"},
-		"serve -h":                {args: []string{"serve", "-h"}, wantCode: 0, wantErr: "-policies"},
-		"check without url":       {args: []string{"check", "--policies", "."}, wantCode: 2, wantErr: "check needs --policies and --url"},
-		"check with relative url": {args: []string{"check", "--policies", ".", "--url", "/admin"}, wantCode: 2, wantErr: "--url must be an absolute URL"},
-		"check with bad header":   {args: []string{"check", "--policies", ".", "--url", "http://a.example.com/", "-H", "no colon"}, wantCode: 2, wantErr: "want 'Name: value'"},
+		"no args":                           {args: nil, wantCode: 2, wantErr: "Usage:"},
+		"unknown command":                   {args: []string{"frobnicate"}, wantCode: 2, wantErr: `unknown command "frobnicate"`},
+		"version":                           {args: []string{"version"}, wantCode: 0, wantOut: "authgate"},
+		"--version":                         {args: []string{"--version"}, wantCode: 0, wantOut: "authgate " + version},
+		"help":                              {args: []string{"help"}, wantCode: 0, wantOut: "Usage:"},
+		"serve without policies or cluster": {args: []string{"serve"}, wantCode: 2, wantErr: "pass --policies DIR or --kubeconfig"},
+		"serve with a missing kubeconfig":   {args: []string{"serve", "--kubeconfig", "/nonexistent/kubeconfig"}, wantCode: 2, wantErr: "failed to load kubeconfig"},
+		"serve with a bad flag":             {args: []string{"serve", "--no-such-flag"}, wantCode: 2, wantErr: "no-such-flag"},
+		"serve -h":                          {args: []string{"serve", "-h"}, wantCode: 0, wantErr: "-policies"},
+		"check without url":                 {args: []string{"check", "--policies", "."}, wantCode: 2, wantErr: "check needs --policies and --url"},
+		"check with relative url":           {args: []string{"check", "--policies", ".", "--url", "/admin"}, wantCode: 2, wantErr: "--url must be an absolute URL"},
+		"check with bad header":             {args: []string{"check", "--policies", ".", "--url", "http://a.example.com/", "-H", "no colon"}, wantCode: 2, wantErr: "want 'Name: value'"},
 		"serve with bad proxies": {
 			args:     []string{"serve", "--policies", ".", "--trusted-proxies", "10.0.0.0/8,nope", "--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"},
 			wantCode: 2, wantErr: `"nope" is not a CIDR`,

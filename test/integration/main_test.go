@@ -20,6 +20,9 @@ import (
 )
 
 var (
+	// env is the running test control plane; e2e_test.go adds a user to it
+	// for the kubeconfig the authgate binary and kubectl use.
+	env *envtest.Environment
 	cfg *rest.Config
 	k8s client.Client
 )
@@ -37,7 +40,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "skipping the envtest integration tests: KUBEBUILDER_ASSETS is not set (make test sets it)")
 		return 0
 	}
-	env := &envtest.Environment{
+	env = &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
