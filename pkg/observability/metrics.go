@@ -20,7 +20,7 @@ type Metrics struct {
 	Discoveries      *prometheus.CounterVec
 	CacheEvents      *prometheus.CounterVec
 	PolicyProblems   prometheus.Gauge
-	Policies         prometheus.Gauge
+	Policies         *prometheus.GaugeVec
 	SnapshotBuilds   *prometheus.CounterVec
 	SnapshotBuildAt  prometheus.Gauge
 	UpstreamDuration *prometheus.HistogramVec
@@ -58,10 +58,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "authgate_cache_events_total",
 			Help: "Verified-credential cache events (hit, miss, eviction), by cache.",
 		}, []string{"cache", "event"}),
-		Policies: prometheus.NewGauge(prometheus.GaugeOpts{
+		Policies: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "authgate_policies_active",
-			Help: "Policies in the current snapshot.",
-		}),
+			Help: "Policies in the current snapshot, by enforcement (Enforce or DryRun).",
+		}, []string{"enforcement"}),
 		PolicyProblems: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "authgate_policies_rejected",
 			Help: "Policies left out of the current snapshot (invalid or host conflict).",

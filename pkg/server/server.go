@@ -204,7 +204,14 @@ func (s *Server) Apply(policies []*policy.Policy) *store.Snapshot {
 		s.log.Error(nil, "policy not in force", observability.KeyPolicy, p.Policy, observability.KeyReason, p.Reason, "holder", p.Holder, "message", p.Message)
 	}
 	s.store.Apply(snap)
-	s.metrics.Policies.Set(float64(len(snap.Policies())))
+	dryRun := 0
+	for _, c := range snap.Policies() {
+		if c.Policy.DryRun {
+			dryRun++
+		}
+	}
+	s.metrics.Policies.WithLabelValues("Enforce").Set(float64(len(snap.Policies()) - dryRun))
+	s.metrics.Policies.WithLabelValues("DryRun").Set(float64(dryRun))
 	s.metrics.PolicyProblems.Set(float64(len(snap.Problems())))
 	s.metrics.SnapshotBuilds.WithLabelValues("ok").Inc()
 	s.metrics.SnapshotBuildAt.SetToCurrentTime()

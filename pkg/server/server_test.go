@@ -64,7 +64,7 @@ func TestApplyAndShutdown(t *testing.T) {
 	if !s.Ready() {
 		t.Fatal("not ready after Apply")
 	}
-	if got := testutil.ToFloat64(s.metrics.Policies); got != 1 {
+	if got := testutil.ToFloat64(s.metrics.Policies.WithLabelValues("Enforce")); got != 1 {
 		t.Fatalf("active policies = %v", got)
 	}
 	if got := testutil.ToFloat64(s.metrics.PolicyProblems); got != 1 {

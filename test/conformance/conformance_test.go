@@ -617,7 +617,8 @@ func TestMetricsCountDecisions(t *testing.T) {
 		`authgate_decisions_total{decision="deny",policy="shop/shop",reason="no_credential",transport="http"} 1`,
 		`authgate_decisions_total{decision="deny",policy="",reason="unknown_host",transport="grpc"} 1`,
 		`authgate_decision_duration_seconds_bucket{transport="grpc"`,
-		`authgate_policies_active 6`,
+		`authgate_policies_active{enforcement="Enforce"} 5`,
+		`authgate_policies_active{enforcement="DryRun"} 1`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -355,3 +355,43 @@ func TestTwoReplicas(t *testing.T) {
 		t.Fatalf("status written by %v, want exactly one replica", writers)
 	}
 }
+
+// TestLabelSelectorShards: a replica with a label selector sees only the
+// policies its shard owns.
+func TestLabelSelectorShards(t *testing.T) {
+	ns := namespace(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, server.Config{Log: logr.Discard()})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	mgr, err := controller.New(controller.Config{RestConfig: cfg, Namespaces: []string{ns}, LabelSelector: "authgate.io/shard=a",
+		Apply: srv.Apply, Log: logr.Discard()})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	r := &replica{srv: srv, stop: cancel, done: make(chan error, 1)}
+	go func() { r.done <- mgr.Start(ctx) }()
+	t.Cleanup(r.shutdown)
+
+	mine := open(ns, "mine", []string{"mine." + ns + ".example.com"}, "/")
+	mine.Labels = map[string]string{"authgate.io/shard": "a"}
+	theirs := open(ns, "theirs", []string{"theirs." + ns + ".example.com"}, "/")
+	theirs.Labels = map[string]string{"authgate.io/shard": "b"}
+	for _, ap := range []*v1alpha1.AuthPolicy{mine, theirs} {
+		if err := k8s.Create(ctxFor(t), ap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 5*time.Second, "own shard decided", func() error {
+		if d := r.decide("mine."+ns+".example.com", "/"); !d.Allow {
+			return fmt.Errorf("%s", d.Reason)
+		}
+		return nil
+	})
+	if d := r.decide("theirs."+ns+".example.com", "/"); d.Reason != decision.ReasonUnknownHost {
+		t.Fatalf("another shard's policy decided: %s", d.Reason)
+	}
+}
