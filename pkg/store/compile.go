@@ -127,7 +127,10 @@ func compile(p *policy.Policy, f Factory) (*Compiled, error) {
 	if len(c.Headers) == 0 && !c.Authgear {
 		c.Headers = []HeaderPlan{{Name: policy.DefaultUserHeader, Claim: "sub"}}
 	}
-	names := make([]string, 0, len(c.Headers)+1)
+	// The default header is always stripped: apps written against another
+	// policy's defaults (or ingress-nginx's auth-response-headers) may trust it.
+	names := make([]string, 0, len(c.Headers)+2)
+	names = append(names, policy.DefaultUserHeader)
 	for _, h := range c.Headers {
 		names = append(names, h.Name)
 	}

@@ -188,7 +188,7 @@ func TestHeaderPlanAndStripList(t *testing.T) {
 		"custom headers": {
 			response:  policy.Response{Headers: []policy.HeaderSpec{{Name: "x-user-id", Claim: "sub"}, {Name: "X-Gateway", Value: "authgate"}}},
 			wantNames: []string{"X-User-Id", "X-Gateway"},
-			wantStrip: []string{"x-gateway", "x-user-id", "x_gateway", "x_user_id"},
+			wantStrip: []string{"x-auth-request-user", "x-gateway", "x-user-id", "x_auth_request_user", "x_gateway", "x_user_id"},
 		},
 		"authgear preset": {
 			response: policy.Response{Preset: policy.PresetAuthgear},
