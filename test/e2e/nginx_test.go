@@ -246,7 +246,7 @@ func TestNginxFailsClosed(t *testing.T) {
 	if resp := s.do(t, http.MethodGet, "/", "Authorization", "Bearer "+alice); resp.status != http.StatusOK {
 		t.Fatalf("before stopping authgate: status = %d, want 200", resp.status)
 	}
-	s.authgate.stop(t)
+	s.authgate.Stop(t)
 
 	tests := map[string]struct {
 		target string

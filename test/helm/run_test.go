@@ -106,7 +106,7 @@ func TestAuthgateRunsWithChartRBAC(t *testing.T) {
 			if holder := k.run(t, nil, "get", "lease", "authgate-status-writer", "-n", ns, "-o", "jsonpath={.spec.holderIdentity}"); holder == "" {
 				t.Error("the chart's Lease has no holder")
 			}
-			if out := p.out.String(); strings.Contains(out, "forbidden") {
+			if out := p.Output(); strings.Contains(out, "forbidden") {
 				t.Errorf("authgate was refused something with the chart's RBAC:\n%s", out)
 			}
 		})
