@@ -96,7 +96,7 @@ func Decide(ctx context.Context, r *request.Request, snap *store.Snapshot, opts 
 	}
 	d := decide(ctx, r, c, r.Path, opts)
 	d = otherReadings(ctx, r, c, d, opts)
-	d.Policy = c.Policy.Key()
+	d.Policy = c.Key
 	if d.Status == http.StatusUnauthorized && c.Policy.SignInURL != "" && r.RedirectOK && r.Browser() {
 		// A browser without a valid credential is sent to sign in; API
 		// clients keep the 401 and its challenge.

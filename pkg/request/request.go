@@ -30,10 +30,8 @@ type Request struct {
 	// leaves this false and nginx redirects with error_page instead.
 	RedirectOK bool
 
-	cookies     []*http.Cookie
-	cookiesDone bool
-	query       url.Values
-	queryDone   bool
+	query     url.Values
+	queryDone bool
 }
 
 // SetTarget sets Path, RawQuery and AltPaths from a raw request target
@@ -50,19 +48,28 @@ func (r *Request) SetTarget(target string) error {
 // Header returns the value of a header by lower-case name.
 func (r *Request) Header(lowerName string) string { return r.Headers[lowerName] }
 
-// Cookie returns the value of the first cookie with the name, parsed per
-// RFC 6265 from the Cookie header the first time a cookie is asked for.
+// Cookie returns the value of the first cookie with the name, per RFC 6265.
+// Only the pair whose name matches is parsed (by net/http), so unrelated
+// cookies cost no allocation. A pair that does not parse is skipped, as
+// browsers and proxies do. Commas separate pairs too: a cookie value may not
+// contain one (RFC 6265 section 4.1.1), and Envoy joins repeated Cookie
+// headers with "," in a CheckRequest.
 func (r *Request) Cookie(name string) (string, bool) {
-	if !r.cookiesDone {
-		r.cookiesDone = true
-		if line := r.Headers["cookie"]; line != "" {
-			r.cookies = parseCookies(line)
-		}
+	line := r.Headers["cookie"]
+	if line == "" || len(line) > MaxCookieHeader {
+		return "", false
 	}
-	for _, c := range r.cookies {
-		if c.Name == name {
-			return c.Value, true
+	for part := range strings.FieldsFuncSeq(line, isCookieSeparator) {
+		part = strings.TrimSpace(part)
+		k, _, ok := strings.Cut(part, "=")
+		if !ok || strings.TrimSpace(k) != name {
+			continue
 		}
+		cs, err := http.ParseCookie(part)
+		if err != nil || len(cs) != 1 {
+			continue
+		}
+		return cs[0].Value, true
 	}
 	return "", false
 }
@@ -71,28 +78,7 @@ func (r *Request) Cookie(name string) (string, bool) {
 // are treated as carrying no cookies, so the work per request is bounded.
 const MaxCookieHeader = 16 << 10
 
-func parseCookies(line string) []*http.Cookie {
-	if len(line) > MaxCookieHeader {
-		return nil
-	}
-	// ParseCookie rejects the whole line on one bad pair; browsers and proxies
-	// skip bad pairs instead, so parse pair by pair. Commas separate too: a
-	// cookie value may not contain one (RFC 6265 section 4.1.1), and Envoy
-	// joins repeated Cookie headers with "," in a CheckRequest.
-	var out []*http.Cookie
-	for part := range strings.FieldsFuncSeq(line, func(r rune) bool { return r == ';' || r == ',' }) {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		cs, err := http.ParseCookie(part)
-		if err != nil {
-			continue
-		}
-		out = append(out, cs...)
-	}
-	return out
-}
+func isCookieSeparator(r rune) bool { return r == ';' || r == ',' }
 
 // Query returns the first value of a query parameter.
 func (r *Request) Query(name string) (string, bool) {

@@ -13,7 +13,9 @@ import (
 // Compiled is a policy ready for the hot path.
 type Compiled struct {
 	Policy *policy.Policy
-	Rules  []Rule
+	// Key is Policy.Key(), computed once: every decision reports it.
+	Key   string
+	Rules []Rule
 	// Headers is the plan for identity headers on allow.
 	Headers []HeaderPlan
 	// Strip lists, lower-case, every header name this policy may set and
@@ -88,7 +90,7 @@ func PrefixMatch(prefix, path string) bool {
 }
 
 func compile(p *policy.Policy, f Factory) (*Compiled, error) {
-	c := &Compiled{Policy: p}
+	c := &Compiled{Policy: p, Key: p.Key()}
 	byName := make(map[string]authn.Authenticator, len(p.Authenticators))
 	all := make([]authn.Authenticator, 0, len(p.Authenticators))
 	for i := range p.Authenticators {
