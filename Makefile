@@ -72,6 +72,10 @@ fuzz: ## Run every fuzz target for FUZZTIME (make fuzz FUZZTIME=1m)
 bench: ## Go benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
+.PHONY: load
+load: ## Load authgate over gRPC and HTTP against trivial floors (docs/performance.md)
+	$(GO) run ./cmd/authgate-load
+
 .PHONY: controller-gen
 controller-gen: ## Build controller-gen (by hack/tools.sh)
 	TOOLS_DIR=$(TOOLS_DIR) bash hack/tools.sh controller-gen

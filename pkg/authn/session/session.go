@@ -113,10 +113,11 @@ func (a *authenticator) Present(r *request.Request) bool {
 
 func (a *authenticator) Authenticate(ctx context.Context, r *request.Request) (*authn.Identity, error) {
 	// The cache key covers every credential input forwarded: each configured
-	// cookie (present or not) and the Authorization header.
+	// cookie (present or not) and the Authorization header. What is sent to
+	// the resolver is only put together on a miss.
 	parts := make([]string, 0, 2+2*len(a.cfg.Cookies))
 	parts = append(parts, a.scope)
-	var cookieLine strings.Builder
+	found := false
 	for _, name := range a.cfg.Cookies {
 		v, ok := r.Cookie(name)
 		if !ok || v == "" {
@@ -124,29 +125,46 @@ func (a *authenticator) Authenticate(ctx context.Context, r *request.Request) (*
 			continue
 		}
 		parts = append(parts, "+", v)
-		if cookieLine.Len() > 0 {
-			cookieLine.WriteString("; ")
-		}
-		cookieLine.WriteString(name + "=" + v)
+		found = true
 	}
 	authz := ""
 	if a.cfg.ForwardAuthorization {
 		authz = strings.TrimSpace(r.Headers["authorization"])
 	}
 	parts = append(parts, authz)
-	if cookieLine.Len() == 0 && authz == "" {
+	if !found && authz == "" {
 		return nil, fmt.Errorf("%w: no session cookie", authn.ErrInvalid)
 	}
-	forward := make(http.Header, len(a.cfg.ForwardHeaders))
-	for _, h := range a.cfg.ForwardHeaders {
-		if v := r.Headers[strings.ToLower(h)]; v != "" {
-			forward.Set(h, v)
+	return a.p.checker.Check(ctx, a.p.keyer.Key(parts...), a.policy, func(ctx context.Context) (remote.Answer, error) {
+		return a.resolve(ctx, a.cookieLine(parts), authz, a.forwarded(r))
+	})
+}
+
+// cookieLine rebuilds the Cookie header sent to the resolver from the key
+// parts: only the configured cookies that are present.
+func (a *authenticator) cookieLine(parts []string) string {
+	var b strings.Builder
+	for i, name := range a.cfg.Cookies {
+		if parts[1+2*i] != "+" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(name + "=" + parts[2+2*i])
+	}
+	return b.String()
+}
+
+// forwarded picks the configured extra headers from the request.
+func (a *authenticator) forwarded(r *request.Request) http.Header {
+	h := make(http.Header, len(a.cfg.ForwardHeaders))
+	for _, name := range a.cfg.ForwardHeaders {
+		if v := r.Headers[strings.ToLower(name)]; v != "" {
+			h.Set(name, v)
 		}
 	}
-	cookies := cookieLine.String()
-	return a.p.checker.Check(ctx, a.p.keyer.Key(parts...), a.policy, func(ctx context.Context) (remote.Answer, error) {
-		return a.resolve(ctx, cookies, authz, forward)
-	})
+	return h
 }
 
 func (a *authenticator) resolve(ctx context.Context, cookies, authz string, forward http.Header) (remote.Answer, error) {
