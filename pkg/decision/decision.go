@@ -109,7 +109,7 @@ func Decide(ctx context.Context, r *request.Request, snap *store.Snapshot, opts 
 		d.Allow, d.Status, d.DenyHeaders, d.MaxAge = true, http.StatusOK, nil, 0
 	}
 	if d.Allow {
-		setHeaders(d, c, r)
+		setHeaders(d, c)
 	}
 	return d
 }

@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"github.com/authgate/authgate/pkg/authn"
-	"github.com/authgate/authgate/pkg/request"
 	"github.com/authgate/authgate/pkg/store"
 )
 
@@ -12,7 +11,7 @@ import (
 // value this time (no identity, claim absent) are not set; every header the
 // policy may set that is not set is removed, and underscore variants always
 // are, so a client can never supply an identity header of its own.
-func setHeaders(d *Decision, c *store.Compiled, _ *request.Request) {
+func setHeaders(d *Decision, c *store.Compiled) {
 	set := make([]Header, 0, len(c.Headers)+1)
 	if c.Authgear {
 		switch {
