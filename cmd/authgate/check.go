@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/authgate/authgate/pkg/request"
 	"github.com/authgate/authgate/pkg/server"
 	"github.com/authgate/authgate/pkg/source"
+	"github.com/authgate/authgate/pkg/store"
 )
 
 // headerFlags collects repeated -H 'Name: value' flags.
@@ -35,8 +37,12 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, 
 	method := fset.String("X", "GET", "the original request's method")
 	var headers headerFlags
 	fset.Var(&headers, "H", "a request header 'Name: value' (repeatable)")
+	output := fset.String("output", "text", "text or json")
 	if err := fset.Parse(args); err != nil {
 		return false, err
+	}
+	if *output != "text" && *output != "json" {
+		return false, fmt.Errorf("--output must be text or json, not %q", *output)
 	}
 	if *policies == "" || *rawURL == "" {
 		return false, errors.New("check needs --policies and --url")
@@ -55,8 +61,12 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, 
 		fmt.Fprintln(stderr, "warning:", err)
 	}
 	d := srv.Engine().Check(ctx, r)
+	problems := srv.Store().Load().Problems()
+	if *output == "json" {
+		return d.Allow, printJSON(stdout, r, d, problems)
+	}
 	printDecision(stdout, r, d)
-	for _, p := range srv.Store().Load().Problems() {
+	for _, p := range problems {
 		fmt.Fprintf(stdout, "note: policy %s is not in force (%s): %s\n", p.Policy, p.Reason, p.Message)
 	}
 	return d.Allow, nil
@@ -140,4 +150,49 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// checkResult is `authgate check --output json`: the decision and why,
+// for scripts. It never contains the credential.
+type checkResult struct {
+	Request       string            `json:"request"`
+	Allow         bool              `json:"allow"`
+	Status        int               `json:"status"`
+	Reason        string            `json:"reason"`
+	WouldReason   string            `json:"wouldReason,omitempty"`
+	Policy        string            `json:"policy,omitempty"`
+	Rule          string            `json:"rule,omitempty"`
+	Authenticator string            `json:"authenticator,omitempty"`
+	Subject       string            `json:"subject,omitempty"`
+	Detail        string            `json:"detail,omitempty"`
+	Set           map[string]string `json:"upstreamHeaders,omitempty"`
+	Remove        []string          `json:"removedHeaders,omitempty"`
+	DenyHeaders   map[string]string `json:"responseHeaders,omitempty"`
+	MaxAgeSeconds int               `json:"maxAgeSeconds,omitempty"`
+	Problems      []store.Problem   `json:"policyProblems,omitempty"`
+}
+
+func printJSON(w io.Writer, r *request.Request, d *decision.Decision, problems []store.Problem) error {
+	res := checkResult{
+		Request: r.Method + " " + r.URL(), Allow: d.Allow, Status: d.Status, Reason: string(d.Reason),
+		WouldReason: string(d.WouldReason), Policy: d.Policy, Rule: d.Rule, Authenticator: d.Authenticator,
+		Detail: d.Detail, Remove: d.Remove, MaxAgeSeconds: int(d.MaxAge.Seconds()), Problems: problems,
+	}
+	if d.Identity != nil {
+		res.Subject = d.Identity.Subject
+	}
+	headers := func(hs []decision.Header) map[string]string {
+		if len(hs) == 0 {
+			return nil
+		}
+		m := make(map[string]string, len(hs))
+		for _, h := range hs {
+			m[h.Name] = h.Value
+		}
+		return m
+	}
+	res.Set, res.DenyHeaders = headers(d.Set), headers(d.DenyHeaders)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res)
 }

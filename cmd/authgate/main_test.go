@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -179,6 +180,51 @@ func TestCheck(t *testing.T) {
 				t.Logf("stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
 			}
 		})
+	}
+}
+
+// TestCheckJSON: --output json gives the same decision for scripts, and
+// never the credential.
+func TestCheckJSON(t *testing.T) {
+	iss, err := devissuer.New(devissuer.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = iss.Close() })
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "shop.yaml"), fmt.Appendf(nil, checkPolicy, iss.URL), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iss.Mint(devissuer.Token{Subject: "alice", Audience: []string{"shop"}, Claims: map[string]any{"roles": []string{"viewer"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run(t.Context(), []string{"check", "--output", "json", "--policies", dir, "--url", "https://shop.example.com/admin/users",
+		"-H", "Authorization: Bearer " + tok}, &stdout, &stderr)
+	if code != 1 {
+		t.Fatalf("exit code %d, want 1 (denied)\n%s", code, &stderr)
+	}
+	var res struct {
+		Allow         bool   `json:"allow"`
+		Status        int    `json:"status"`
+		Reason        string `json:"reason"`
+		Rule          string `json:"rule"`
+		Authenticator string `json:"authenticator"`
+		Subject       string `json:"subject"`
+		Detail        string `json:"detail"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, &stdout)
+	}
+	if res.Allow || res.Status != 403 || res.Reason != "condition_failed" || res.Rule != "admin" || res.Subject != "alice" || !strings.Contains(res.Detail, "require[0]") {
+		t.Fatalf("result = %+v", res)
+	}
+	if strings.Contains(stdout.String(), tok) {
+		t.Fatal("the token appears in the output")
+	}
+	if code := run(t.Context(), []string{"check", "--output", "yaml", "--policies", dir, "--url", "https://a/"}, &stdout, &stderr); code != 2 {
+		t.Fatalf("an unknown --output must be a usage error, got %d", code)
 	}
 }
 
