@@ -190,7 +190,16 @@ const MaxBody = 1 << 20
 // a resolver or introspection endpoint that redirects is misconfigured, and
 // following it could send credentials elsewhere.
 func NoRedirectClient() *http.Client {
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// Every cache miss is a call to the same few hosts, many at once: keep
+	// enough connections open to them (the default keeps two per host, so a
+	// burst of misses would open and close connections on every call).
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 128
+	return &http.Client{
+		Transport:     t,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // DecodeObject reads one JSON object of at most MaxBody bytes.
