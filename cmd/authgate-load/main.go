@@ -37,20 +37,23 @@ func main() {
 	}
 	cfg.Transports = strings.Split(*transports, ",")
 
+	if err := run(cfg, *jsonOut); err != nil {
+		fmt.Fprintln(os.Stderr, "authgate-load:", err)
+		os.Exit(1)
+	}
+}
+
+// run measures and prints the report; main only exits, so deferred
+// clean-ups here always run.
+func run(cfg Config, jsonOut bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	rep, err := Run(ctx, cfg, os.Stderr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "authgate-load:", err)
-		os.Exit(1)
+		return err
 	}
-	if *jsonOut {
-		err = rep.WriteJSON(os.Stdout)
-	} else {
-		err = rep.WriteTable(os.Stdout)
+	if jsonOut {
+		return rep.WriteJSON(os.Stdout)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "authgate-load:", err)
-		os.Exit(1)
-	}
+	return rep.WriteTable(os.Stdout)
 }

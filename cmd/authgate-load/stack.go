@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -85,7 +86,12 @@ func startStack(ctx context.Context) (_ *stack, err error) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.srv.Run(sctx) }()
-	s.closers = append(s.closers, func() { cancel(); <-done })
+	s.closers = append(s.closers, func() {
+		cancel()
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "authgate-load: authgate stopped with:", err)
+		}
+	})
 
 	yaml := strings.NewReplacer("{{ISSUER}}", s.iss.URL, "{{RESOLVER}}", s.resolver.ResolveURL()).Replace(policies)
 	ps, err := source.ParseFile("load.yaml", []byte(yaml), nil)
