@@ -12,7 +12,6 @@ import (
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/authn/remote"
-	"github.com/authgate/authgate/pkg/cache"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/request"
 )
@@ -21,28 +20,20 @@ import (
 const MaxTokenLength = 16 << 10
 
 // Config configures a Provider.
-type Config struct {
-	HTTPClient *http.Client // default remote.NoRedirectClient()
-	Checker    *remote.Checker
-	Keyer      *cache.Keyer
-}
+type Config = remote.Deps
 
 // Provider builds introspection authenticators.
 type Provider struct {
-	client  *http.Client
-	checker *remote.Checker
-	keyer   *cache.Keyer
+	remote.Deps
 }
 
 // NewProvider returns a Provider.
 func NewProvider(cfg Config) (*Provider, error) {
-	if cfg.Checker == nil || cfg.Keyer == nil {
-		return nil, fmt.Errorf("introspection provider needs a checker and a keyer")
+	d, err := cfg.Complete("introspection")
+	if err != nil {
+		return nil, err
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = remote.NoRedirectClient()
-	}
-	return &Provider{client: cfg.HTTPClient, checker: cfg.Checker, keyer: cfg.Keyer}, nil
+	return &Provider{Deps: d}, nil
 }
 
 // New builds the authenticator for one policy entry.
@@ -89,7 +80,7 @@ func (a *authenticator) Authenticate(ctx context.Context, r *request.Request) (*
 	if len(token) > MaxTokenLength {
 		return nil, fmt.Errorf("%w: token longer than %d bytes", authn.ErrInvalid, MaxTokenLength)
 	}
-	return a.p.checker.Check(ctx, a.p.keyer.Key(a.scope, token), a.policy, func(ctx context.Context) (remote.Answer, error) {
+	return a.p.Checker.Check(ctx, a.p.Keyer.Key(a.scope, token), a.policy, func(ctx context.Context) (remote.Answer, error) {
 		return a.introspect(ctx, token)
 	})
 }
@@ -108,7 +99,7 @@ func (a *authenticator) introspect(ctx context.Context, token string) (remote.An
 	if a.cfg.ClientID != "" {
 		req.SetBasicAuth(url.QueryEscape(a.cfg.ClientID), url.QueryEscape(string(a.cfg.ClientSecret)))
 	}
-	res, err := a.p.client.Do(req)
+	res, err := a.p.HTTPClient.Do(req)
 	if err != nil {
 		return remote.Answer{}, fmt.Errorf("failed to call introspection endpoint %s: %w", a.cfg.URL, err)
 	}

@@ -183,6 +183,31 @@ func isRefused(err error) bool {
 	return errors.As(err, &opErr) && opErr.Op == "dial"
 }
 
+// Deps are what every resolver-backed authenticator kind (session,
+// introspection) is built with.
+type Deps struct {
+	// HTTPClient calls the upstream; each call is bounded by the policy's
+	// timeout. Default NoRedirectClient: a redirect is an answer, never
+	// followed, so credentials are not sent elsewhere.
+	HTTPClient *http.Client
+	// Checker caches answers.
+	Checker *Checker
+	// Keyer makes cache keys.
+	Keyer *cache.Keyer
+}
+
+// Complete checks the required parts and fills the defaults; kind names the
+// authenticator kind in the error.
+func (d Deps) Complete(kind string) (Deps, error) {
+	if d.Checker == nil || d.Keyer == nil {
+		return d, fmt.Errorf("%s provider needs a checker and a keyer", kind)
+	}
+	if d.HTTPClient == nil {
+		d.HTTPClient = NoRedirectClient()
+	}
+	return d, nil
+}
+
 // MaxBody bounds what authgate reads from an upstream answer.
 const MaxBody = 1 << 20
 

@@ -15,7 +15,6 @@ import (
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/authn/remote"
-	"github.com/authgate/authgate/pkg/cache"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/request"
 )
@@ -42,34 +41,20 @@ const (
 )
 
 // Config configures a Provider.
-type Config struct {
-	// HTTPClient calls resolvers; its own timeout should exceed any policy's
-	// resolver timeout (each call is bounded by that). Default: no redirects
-	// followed, so a resolver's redirect to a login page is not mistaken for
-	// an answer.
-	HTTPClient *http.Client
-	// Checker caches answers; shared with other resolver-backed kinds.
-	Checker *remote.Checker
-	// Keyer makes cache keys.
-	Keyer *cache.Keyer
-}
+type Config = remote.Deps
 
 // Provider builds session authenticators.
 type Provider struct {
-	client  *http.Client
-	checker *remote.Checker
-	keyer   *cache.Keyer
+	remote.Deps
 }
 
 // NewProvider returns a Provider.
 func NewProvider(cfg Config) (*Provider, error) {
-	if cfg.Checker == nil || cfg.Keyer == nil {
-		return nil, fmt.Errorf("session provider needs a checker and a keyer")
+	d, err := cfg.Complete("session")
+	if err != nil {
+		return nil, err
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = remote.NoRedirectClient()
-	}
-	return &Provider{client: cfg.HTTPClient, checker: cfg.Checker, keyer: cfg.Keyer}, nil
+	return &Provider{Deps: d}, nil
 }
 
 // New builds the authenticator for one policy entry.
@@ -135,7 +120,7 @@ func (a *authenticator) Authenticate(ctx context.Context, r *request.Request) (*
 	if !found && authz == "" {
 		return nil, fmt.Errorf("%w: no session cookie", authn.ErrInvalid)
 	}
-	return a.p.checker.Check(ctx, a.p.keyer.Key(parts...), a.policy, func(ctx context.Context) (remote.Answer, error) {
+	return a.p.Checker.Check(ctx, a.p.Keyer.Key(parts...), a.policy, func(ctx context.Context) (remote.Answer, error) {
 		return a.resolve(ctx, a.cookieLine(parts), authz, a.forwarded(r))
 	})
 }
@@ -184,7 +169,7 @@ func (a *authenticator) resolve(ctx context.Context, cookies, authz string, forw
 	if a.cfg.Contract == policy.ContractJSON {
 		req.Header.Set("Accept", "application/json")
 	}
-	res, err := a.p.client.Do(req)
+	res, err := a.p.HTTPClient.Do(req)
 	if err != nil {
 		return remote.Answer{}, fmt.Errorf("failed to call session resolver %s: %w", a.cfg.URL, err)
 	}
