@@ -27,7 +27,16 @@ type Key [sha256.Size]byte
 // Keyer makes Keys with one secret. The secret is random per process unless
 // configured, so keys are useless outside the process that made them.
 type Keyer struct {
-	pool sync.Pool
+	pool sync.Pool // of *keyState
+}
+
+// keyState is one pooled HMAC with its scratch space. The buffers live here,
+// not on Key's stack, because hash.Hash is an interface: whatever is passed
+// to its methods escapes, and would cost two allocations per key.
+type keyState struct {
+	h   hash.Hash
+	n   [4]byte
+	sum [sha256.Size]byte
 }
 
 // NewKeyer returns a Keyer with the given secret, or a random one when nil.
@@ -39,27 +48,25 @@ func NewKeyer(secret []byte) (*Keyer, error) {
 		}
 	}
 	k := &Keyer{}
-	k.pool.New = func() any { return hmac.New(sha256.New, secret) }
+	k.pool.New = func() any { return &keyState{h: hmac.New(sha256.New, secret)} }
 	return k, nil
 }
 
 // Key returns the HMAC of the parts. Each part is length-prefixed so that
 // ("ab","c") and ("a","bc") never collide.
 func (k *Keyer) Key(parts ...string) Key {
-	h := k.pool.Get().(hash.Hash)
-	h.Reset()
-	var n [4]byte
+	s := k.pool.Get().(*keyState)
+	s.h.Reset()
 	for _, p := range parts {
 		l := len(p)
-		n[0], n[1], n[2], n[3] = byte(l>>24), byte(l>>16), byte(l>>8), byte(l)
-		h.Write(n[:])
+		s.n[0], s.n[1], s.n[2], s.n[3] = byte(l>>24), byte(l>>16), byte(l>>8), byte(l)
+		s.h.Write(s.n[:])
 		// The hash reads p and keeps nothing: no need to copy a token or a
 		// cookie into a fresh slice on every request.
-		h.Write(unsafe.Slice(unsafe.StringData(p), len(p)))
+		s.h.Write(unsafe.Slice(unsafe.StringData(p), len(p)))
 	}
-	var out Key
-	h.Sum(out[:0])
-	k.pool.Put(h)
+	out := Key(s.h.Sum(s.sum[:0]))
+	k.pool.Put(s)
 	return out
 }
 
@@ -132,6 +139,19 @@ func (c *Cache[V]) Get(key Key) (V, bool) {
 		return e.value, true
 	}
 	c.stats.Miss()
+	var zero V
+	return zero, false
+}
+
+// TryGet is Get for a caller that calls Load on a miss: it counts a hit but
+// not a miss, which Load counts. Callers use it to skip building Load's
+// arguments (closures that allocate) on the common path.
+func (c *Cache[V]) TryGet(key Key) (V, bool) {
+	e, ok := c.lru.Get(key)
+	if ok && c.now().Before(e.expires) {
+		c.stats.Hit()
+		return e.value, true
+	}
 	var zero V
 	return zero, false
 }

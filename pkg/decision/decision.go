@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/pkg/authn"
+	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/request"
 	"github.com/authgate/authgate/pkg/store"
 )
@@ -75,12 +76,26 @@ type Decision struct {
 	// rejected is set when a credential was presented but rejected on a rule
 	// that allows anonymous requests (the authgear preset says so upstream).
 	rejected bool
+	// omitReason keeps the reason code out of a denial's body, as the
+	// policy or the server asked (see Options.explain).
+	omitReason bool
+
+	// Set and Remove start in these buffers, so an allowed decision with a
+	// usual number of headers costs one allocation (the Decision) instead
+	// of three. Sized for the authgear preset plus a few headers of the
+	// policy's own; a longer list grows on the heap as usual.
+	setBuf    [12]Header
+	removeBuf [24]string
 }
 
 // Options tune Decide.
 type Options struct {
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// OmitReason keeps the reason code from clients for denials whose
+	// policy does not say (spec.response.denyReason) and for denials without
+	// a policy (unknown host, bad request, not ready). The zero value sends it.
+	OmitReason bool
 }
 
 // Decide decides one request against a snapshot. It never panics on hostile
@@ -88,11 +103,15 @@ type Options struct {
 // dependency failures all deny.
 func Decide(ctx context.Context, r *request.Request, snap *store.Snapshot, opts Options) *Decision {
 	if snap == nil {
-		return &Decision{Status: http.StatusServiceUnavailable, Reason: ReasonNotReady, Detail: "no policy snapshot loaded yet"}
+		d := &Decision{Status: http.StatusServiceUnavailable, Reason: ReasonNotReady, Detail: "no policy snapshot loaded yet"}
+		opts.explain(d, "")
+		return d
 	}
 	c := snap.Lookup(r.Host)
 	if c == nil {
-		return &Decision{Status: http.StatusForbidden, Reason: ReasonUnknownHost, Detail: fmt.Sprintf("no policy claims host %q", r.Host)}
+		d := &Decision{Status: http.StatusForbidden, Reason: ReasonUnknownHost, Detail: fmt.Sprintf("no policy claims host %q", r.Host)}
+		opts.explain(d, "")
+		return d
 	}
 	d := decide(ctx, r, c, r.Path, opts)
 	d = otherReadings(ctx, r, c, d, opts)
@@ -110,8 +129,33 @@ func Decide(ctx context.Context, r *request.Request, snap *store.Snapshot, opts 
 	}
 	if d.Allow {
 		setHeaders(d, c)
+	} else {
+		opts.explain(d, c.Policy.Response.DenyReason)
 	}
 	return d
+}
+
+// ReasonHeader carries a denial's reason code to the client, so that the
+// person on call can tell invalid_token from no_rule without the logs. The
+// value is only ever a Reason: never a policy, rule or claim name.
+const ReasonHeader = "X-Authgate-Reason"
+
+// explain adds the reason code to a denial unless mode (the policy's
+// spec.response.denyReason; "" for the server's default) omits it. Only
+// denials come here: the allow path pays nothing for it.
+func (o Options) explain(d *Decision, mode string) {
+	omit := o.OmitReason
+	switch mode {
+	case policy.DenyReasonSend:
+		omit = false
+	case policy.DenyReasonOmit:
+		omit = true
+	}
+	if omit {
+		d.omitReason = true
+		return
+	}
+	d.DenyHeaders = append(d.DenyHeaders, Header{Name: ReasonHeader, Value: string(d.Reason)})
 }
 
 // otherReadings decides the other ways an application may read the path
@@ -174,18 +218,18 @@ func decide(ctx context.Context, r *request.Request, c *store.Compiled, path str
 			// A bad credential on a public rule is treated as none: the page
 			// stays public, but no identity reaches the upstream.
 			d.Allow, d.Status = true, http.StatusOK
-			d.Detail = fmt.Sprintf("authenticator %q rejected the credential (%v); rule %q allows anonymous requests", d.Authenticator, err, rule.Name)
+			d.Detail = fmt.Sprintf("authenticator %q rejected the credential (%s); rule %q allows anonymous requests", d.Authenticator, redact(err, r), rule.Name)
 			d.Reason = ReasonAnonymous
 			d.rejected = true
 			return d
 		}
 		d.Status = http.StatusUnauthorized
-		d.Detail = fmt.Sprintf("authenticator %q rejected the credential: %v", d.Authenticator, err)
+		d.Detail = fmt.Sprintf("authenticator %q rejected the credential: %s", d.Authenticator, redact(err, r))
 		d.DenyHeaders = []Header{{Name: "WWW-Authenticate", Value: bearerChallenge(r.Host, "invalid_token")}}
 		return d
 	default:
 		d.Status, d.Reason = http.StatusServiceUnavailable, ReasonDependencyError
-		d.Detail = fmt.Sprintf("authenticator %q could not check the credential: %v", d.Authenticator, err)
+		d.Detail = fmt.Sprintf("authenticator %q could not check the credential: %s", d.Authenticator, redact(err, r))
 		return d
 	}
 	d.Identity = id

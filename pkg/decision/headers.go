@@ -12,13 +12,20 @@ import (
 // policy may set that is not set is removed, and underscore variants always
 // are, so a client can never supply an identity header of its own.
 func setHeaders(d *Decision, c *store.Compiled) {
-	set := make([]Header, 0, len(c.Headers)+1)
+	set := d.setBuf[:0]
+	var mask uint64 // bits of the names set this time
+	slow := false   // a name without a bit was set: compare names
+	add := func(name, value string, bit uint64) {
+		set = append(set, Header{Name: name, Value: value})
+		mask |= bit
+		slow = slow || bit == 0
+	}
 	if c.Authgear {
 		switch {
 		case d.Identity != nil:
-			set = append(set, Header{Name: store.SessionValidHeader, Value: "true"})
+			add(store.SessionValidHeader, "true", c.SessionValidBit)
 		case d.rejected:
-			set = append(set, Header{Name: store.SessionValidHeader, Value: "false"})
+			add(store.SessionValidHeader, "false", c.SessionValidBit)
 		}
 	}
 	for i := range c.Headers {
@@ -26,7 +33,7 @@ func setHeaders(d *Decision, c *store.Compiled) {
 		if h.Claim == "" {
 			// A fixed value goes on every allowed request of the policy, so
 			// the upstream can tell that authgate saw the request.
-			set = append(set, Header{Name: h.Name, Value: h.Value})
+			add(h.Name, h.Value, h.Bit)
 			continue
 		}
 		if d.Identity == nil {
@@ -37,16 +44,17 @@ func setHeaders(d *Decision, c *store.Compiled) {
 			continue
 		}
 		if s, ok := headerValue(v, h.Join); ok {
-			set = append(set, Header{Name: h.Name, Value: s})
+			add(h.Name, s, h.Bit)
 		}
 	}
 	d.Set = set
 
-	remove := make([]string, 0, len(c.Strip))
-	for _, name := range c.Strip {
-		if !isSet(set, name) {
-			remove = append(remove, name)
+	remove := d.removeBuf[:0]
+	for i, name := range c.Strip {
+		if b := c.StripBits[i]; b&mask != 0 || b == 0 && slow && isSet(set, name) {
+			continue
 		}
+		remove = append(remove, name)
 	}
 	d.Remove = remove
 }

@@ -136,6 +136,14 @@ func (p *Policy) Validate() error {
 	if p.Response.Preset != "" && p.Response.Preset != PresetAuthgear {
 		errs.Add("spec.response.preset", "unknown preset %q (supported: %q)", p.Response.Preset, PresetAuthgear)
 	}
+	switch p.Response.DenyReason {
+	case "", DenyReasonSend, DenyReasonOmit:
+	default:
+		errs.Add("spec.response.denyReason", "must be %s or %s, not %q", DenyReasonSend, DenyReasonOmit, p.Response.DenyReason)
+	}
+	if len(p.Response.Headers) > MaxHeaders {
+		errs.Add("spec.response.headers", "at most %d headers (got %d)", MaxHeaders, len(p.Response.Headers))
+	}
 	for _, h := range p.Response.Headers {
 		path := "spec.response.headers[" + h.Name + "]"
 		if !validHeaderName(h.Name) {
@@ -150,6 +158,11 @@ func (p *Policy) Validate() error {
 	}
 	return errs.Err()
 }
+
+// MaxHeaders bounds spec.response.headers, as the CRD's maxProperties does:
+// a policy's identity headers are a short list, and the hot path relies on
+// a bound (see store.HeaderPlan.Bit).
+const MaxHeaders = 64
 
 func validateJWT(errs *FieldErrors, path string, j *JWT) {
 	if err := validURL(j.Issuer, true); err != nil {

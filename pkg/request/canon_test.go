@@ -252,16 +252,32 @@ func FuzzCanonicalHost(f *testing.F) {
 	})
 }
 
-// FuzzCookie checks that cookie parsing of hostile headers never panics and
-// that a found value never contains a separator.
+// FuzzCookie checks that cookie parsing of hostile headers never panics,
+// that a found value never contains a separator, and that it is what
+// net/http's ParseCookie reads from the same pair (the first pair named
+// "session" that net/http accepts).
 func FuzzCookie(f *testing.F) {
 	for _, s := range []string{"session=a", `a="b;c"; session=d`, "session=a, b=c", ";;;", "=", "session="} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, header string) {
 		r := &Request{Headers: map[string]string{"cookie": header}}
-		if v, ok := r.Cookie("session"); ok && strings.ContainsAny(v, ";,") {
+		v, ok := r.Cookie("session")
+		if ok && strings.ContainsAny(v, ";,") {
 			t.Fatalf("cookie value %q contains a separator", v)
+		}
+		want, wantOK := "", false
+		if len(header) <= MaxCookieHeader {
+			for _, part := range strings.FieldsFunc(header, func(r rune) bool { return r == ';' || r == ',' }) {
+				cs, err := http.ParseCookie(part)
+				if err == nil && len(cs) == 1 && cs[0].Name == "session" {
+					want, wantOK = cs[0].Value, true
+					break
+				}
+			}
+		}
+		if v != want || ok != wantOK {
+			t.Fatalf("Cookie(session) in %q = %q, %v; net/http reads %q, %v", header, v, ok, want, wantOK)
 		}
 	})
 }

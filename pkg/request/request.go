@@ -6,6 +6,7 @@ package request
 
 import (
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strings"
 )
@@ -49,8 +50,12 @@ func (r *Request) SetTarget(target string) error {
 func (r *Request) Header(lowerName string) string { return r.Headers[lowerName] }
 
 // Cookie returns the value of the first cookie with the name, per RFC 6265.
-// Only the pair whose name matches is parsed (by net/http), so unrelated
-// cookies cost no allocation. A pair that does not parse is skipped, as
+// Only the pair whose name matches is looked at, and its value is checked
+// with net/http's rules (optional surrounding double quotes removed, then
+// printable ASCII without '"', ';' or '\\'), so a value authgate accepts is
+// one Go servers would read the same way; FuzzCookie holds it to
+// http.ParseCookie. It does this without allocating, as it runs on every
+// cookie-authenticated request. A pair that does not parse is skipped, as
 // browsers and proxies do. Commas separate pairs too: a cookie value may not
 // contain one (RFC 6265 section 4.1.1), and Envoy joins repeated Cookie
 // headers with "," in a CheckRequest.
@@ -59,26 +64,42 @@ func (r *Request) Cookie(name string) (string, bool) {
 	if line == "" || len(line) > MaxCookieHeader {
 		return "", false
 	}
-	for part := range strings.FieldsFuncSeq(line, isCookieSeparator) {
-		part = strings.TrimSpace(part)
-		k, _, ok := strings.Cut(part, "=")
-		if !ok || strings.TrimSpace(k) != name {
+	for len(line) > 0 {
+		var part string
+		if i := strings.IndexAny(line, ";,"); i >= 0 {
+			part, line = line[:i], line[i+1:]
+		} else {
+			part, line = line, ""
+		}
+		k, v, ok := strings.Cut(textproto.TrimString(part), "=")
+		if !ok || k != name {
 			continue
 		}
-		cs, err := http.ParseCookie(part)
-		if err != nil || len(cs) != 1 {
-			continue
+		if v, ok = cookieValue(v); ok {
+			return v, true
 		}
-		return cs[0].Value, true
 	}
 	return "", false
+}
+
+// cookieValue checks a raw cookie value as net/http does when it parses a
+// Cookie header: surrounding double quotes are removed, and every byte left
+// must be printable ASCII other than '"', ';' and '\\'.
+func cookieValue(raw string) (string, bool) {
+	if len(raw) > 1 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	for i := 0; i < len(raw); i++ {
+		if b := raw[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return "", false
+		}
+	}
+	return raw, true
 }
 
 // MaxCookieHeader bounds the Cookie header authgate parses: larger headers
 // are treated as carrying no cookies, so the work per request is bounded.
 const MaxCookieHeader = 16 << 10
-
-func isCookieSeparator(r rune) bool { return r == ';' || r == ',' }
 
 // Query returns the first value of a query parameter.
 func (r *Request) Query(name string) (string, bool) {

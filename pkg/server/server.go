@@ -78,7 +78,15 @@ type Server struct {
 
 // New listens on the configured addresses, so that the ports are known
 // (and taken) before Run starts serving. Background work stops when ctx ends.
-func New(ctx context.Context, cfg Config) (*Server, error) {
+func New(ctx context.Context, cfg Config) (_ *Server, err error) {
+	// The key refreshes started below must not outlive a failed New: the
+	// caller gets no Server to stop them with.
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			cancel()
+		}
+	}()
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}

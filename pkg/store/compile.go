@@ -21,6 +21,13 @@ type Compiled struct {
 	// Strip lists, lower-case, every header name this policy may set and
 	// their underscore variants: all are removed from the incoming request.
 	Strip []string
+	// StripBits is parallel to Strip: the Bit of the header plan (or of the
+	// session-valid header) that sets that exact name, 0 when none does, so
+	// the hot path tells "set this time" from "remove" with one AND instead
+	// of comparing names.
+	StripBits []uint64
+	// SessionValidBit is the Bit of SessionValidHeader (authgear preset).
+	SessionValidBit uint64
 	// Authgear is set when the authgear preset is on: it adds
 	// X-Authgear-Session-Valid, whose value depends on the outcome.
 	Authgear bool
@@ -41,6 +48,12 @@ type HeaderPlan struct {
 	Claim string // the claim to read; empty for a fixed value
 	Value string // the fixed value
 	Join  string // separator for array claims
+	// Bit stands for the lower-case Name: plans with the same name share it.
+	// Bits are assigned when the policy is compiled. A policy has at most
+	// policy.MaxHeaders names of its own, but the authgear preset and the
+	// default header add some: a name past the 64th gets 0, and the hot path
+	// then compares names instead.
+	Bit uint64
 }
 
 // SessionValidHeader is the authgear preset's outcome header.
@@ -140,7 +153,33 @@ func compile(p *policy.Policy, f Factory) (*Compiled, error) {
 		names = append(names, SessionValidHeader)
 	}
 	c.Strip = stripList(names)
+	assignBits(c)
 	return c, nil
+}
+
+// assignBits gives every distinct lower-case header name the policy may set
+// a bit, and marks each Strip entry with the bit of the name it is.
+func assignBits(c *Compiled) {
+	bits := make(map[string]uint64, len(c.Headers)+1)
+	bitOf := func(name string) uint64 {
+		l := strings.ToLower(name)
+		b, ok := bits[l]
+		if !ok && len(bits) < 64 {
+			b = 1 << len(bits)
+			bits[l] = b
+		}
+		return b
+	}
+	for i := range c.Headers {
+		c.Headers[i].Bit = bitOf(c.Headers[i].Name)
+	}
+	if c.Authgear {
+		c.SessionValidBit = bitOf(SessionValidHeader)
+	}
+	c.StripBits = make([]uint64, len(c.Strip))
+	for i, n := range c.Strip {
+		c.StripBits[i] = bits[n]
+	}
 }
 
 // stripList returns the lower-case names and their underscore variants,

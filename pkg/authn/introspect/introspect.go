@@ -12,6 +12,7 @@ import (
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/authn/remote"
+	"github.com/authgate/authgate/pkg/cache"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/request"
 )
@@ -80,7 +81,16 @@ func (a *authenticator) Authenticate(ctx context.Context, r *request.Request) (*
 	if len(token) > MaxTokenLength {
 		return nil, fmt.Errorf("%w: token longer than %d bytes", authn.ErrInvalid, MaxTokenLength)
 	}
-	return a.p.Checker.Check(ctx, a.p.Keyer.Key(a.scope, token), a.policy, func(ctx context.Context) (remote.Answer, error) {
+	key := a.p.Keyer.Key(a.scope, token)
+	if id, ok, err := a.p.Checker.Cached(key); ok {
+		return id, err
+	}
+	return a.check(ctx, key, token)
+}
+
+// check is the cache miss: the closure is built only here.
+func (a *authenticator) check(ctx context.Context, key cache.Key, token string) (*authn.Identity, error) {
+	return a.p.Checker.Check(ctx, key, a.policy, func(ctx context.Context) (remote.Answer, error) {
 		return a.introspect(ctx, token)
 	})
 }

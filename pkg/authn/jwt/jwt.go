@@ -71,6 +71,7 @@ func NewProvider(ctx context.Context, cfg Config) (*Provider, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
 	}
+	cfg.HTTPClient = closeErrorBodies(cfg.HTTPClient)
 	if cfg.RefetchInterval <= 0 {
 		cfg.RefetchInterval = 10 * time.Second
 	}

@@ -87,9 +87,31 @@ func NewChecker(size int, obs Observer, now func() time.Time) (*Checker, error) 
 // invalid credential: it maps to 503.
 var ErrUpstream = errors.New("upstream check failed")
 
+// Len is the number of cached answers, for metrics.
+func (c *Checker) Len() int { return c.cache.Len() }
+
+// Cached answers from the cache alone: ok is false on a miss, and the
+// caller then calls Check, which counts the miss. Authenticators call it
+// first so that a cache hit, the common case, costs no closure for the
+// upstream call.
+func (c *Checker) Cached(key cache.Key) (id *authn.Identity, ok bool, err error) {
+	a, ok := c.cache.TryGet(key)
+	if !ok {
+		return nil, false, nil
+	}
+	id, err = c.answer(a)
+	return id, true, err
+}
+
 // Check returns the identity for the credential behind key, calling the
 // upstream at most once at a time per key and reusing answers per p.
 func (c *Checker) Check(ctx context.Context, key cache.Key, p Policy, call func(context.Context) (Answer, error)) (*authn.Identity, error) {
+	// The cache runs call once for all concurrent callers, under its own
+	// timeout, detached from the first caller's cancellation but not from its
+	// values (context.WithoutCancel). So when tracing is on, the upstream
+	// call's span (tracing.Transport on the HTTP client) is a child of the
+	// first caller's check span, and may outlive it if that caller gives up
+	// first; callers that join the flight share the answer, not the span.
 	a, err := c.cache.Load(ctx, key, p.Timeout, func(lctx context.Context) (Answer, time.Time, error) {
 		start := c.now()
 		a, err := call(lctx)
@@ -123,6 +145,11 @@ func (c *Checker) Check(ctx context.Context, key cache.Key, p Policy, call func(
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUpstream, err)
 	}
+	return c.answer(a)
+}
+
+// answer turns a fresh answer into Check's result.
+func (c *Checker) answer(a Answer) (*authn.Identity, error) {
 	if a.Invalid {
 		return nil, fmt.Errorf("%w: %s", authn.ErrInvalid, a.Why)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/authn/remote"
+	"github.com/authgate/authgate/pkg/cache"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/request"
 )
@@ -99,9 +100,10 @@ func (a *authenticator) Present(r *request.Request) bool {
 func (a *authenticator) Authenticate(ctx context.Context, r *request.Request) (*authn.Identity, error) {
 	// The cache key covers every credential input forwarded: each configured
 	// cookie (present or not) and the Authorization header. What is sent to
-	// the resolver is only put together on a miss.
-	parts := make([]string, 0, 2+2*len(a.cfg.Cookies))
-	parts = append(parts, a.scope)
+	// the resolver is only put together on a miss. The parts live on the
+	// stack for the usual one or two cookies.
+	var buf [8]string
+	parts := append(buf[:0], a.scope)
 	found := false
 	for _, name := range a.cfg.Cookies {
 		v, ok := r.Cookie(name)
@@ -120,23 +122,34 @@ func (a *authenticator) Authenticate(ctx context.Context, r *request.Request) (*
 	if !found && authz == "" {
 		return nil, fmt.Errorf("%w: no session cookie", authn.ErrInvalid)
 	}
-	return a.p.Checker.Check(ctx, a.p.Keyer.Key(parts...), a.policy, func(ctx context.Context) (remote.Answer, error) {
-		return a.resolve(ctx, a.cookieLine(parts), authz, a.forwarded(r))
+	key := a.p.Keyer.Key(parts...)
+	if id, ok, err := a.p.Checker.Cached(key); ok {
+		return id, err
+	}
+	return a.check(ctx, key, r, authz)
+}
+
+// check is the cache miss: the closure and the resolver's Cookie header are
+// built only here.
+func (a *authenticator) check(ctx context.Context, key cache.Key, r *request.Request, authz string) (*authn.Identity, error) {
+	return a.p.Checker.Check(ctx, key, a.policy, func(ctx context.Context) (remote.Answer, error) {
+		return a.resolve(ctx, a.cookieLine(r), authz, a.forwarded(r))
 	})
 }
 
-// cookieLine rebuilds the Cookie header sent to the resolver from the key
-// parts: only the configured cookies that are present.
-func (a *authenticator) cookieLine(parts []string) string {
+// cookieLine builds the Cookie header sent to the resolver: only the
+// configured cookies that are present, nothing else the browser sent.
+func (a *authenticator) cookieLine(r *request.Request) string {
 	var b strings.Builder
-	for i, name := range a.cfg.Cookies {
-		if parts[1+2*i] != "+" {
+	for _, name := range a.cfg.Cookies {
+		v, ok := r.Cookie(name)
+		if !ok || v == "" {
 			continue
 		}
 		if b.Len() > 0 {
 			b.WriteString("; ")
 		}
-		b.WriteString(name + "=" + parts[2+2*i])
+		b.WriteString(name + "=" + v)
 	}
 	return b.String()
 }
