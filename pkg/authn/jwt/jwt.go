@@ -1,5 +1,6 @@
 // Package jwt verifies signed access tokens locally against the issuer's
-// published keys (JWKS), with jwx/v2 doing the cryptography. A Provider lives
+// published keys (JWKS): jwx/v2 fetches, caches and refreshes the key sets,
+// and signatures are checked with crypto/* on keys parsed once (jws.go). A Provider lives
 // as long as the process and owns the key sets and the verified-token cache;
 // each policy's jwt authenticator is built from it and is cheap to rebuild.
 package jwt
@@ -62,6 +63,7 @@ type Provider struct {
 	keys   *keySource
 	tokens *cache.Cache[*authn.Identity]
 	keyer  *cache.Keyer
+	raw    rawKeys // public keys parsed once per JWK
 	now    func() time.Time
 }
 
@@ -148,14 +150,13 @@ func (p *Provider) New(name string, cfg *policy.JWT) (authn.Authenticator, error
 		}
 	}
 	v := &verifier{
-		name:      name,
-		issuer:    cfg.Issuer,
-		jwksURI:   cfg.JWKSURI,
-		audiences: cfg.Audiences,
-		allowed:   allowed,
-		skew:      skew,
-		from:      from,
-		p:         p,
+		name:    name,
+		issuer:  cfg.Issuer,
+		jwksURI: cfg.JWKSURI,
+		claims:  claimsCheck{issuer: cfg.Issuer, audiences: cfg.Audiences, skew: skew},
+		allowed: allowed,
+		from:    from,
+		p:       p,
 	}
 	// Two authenticators with the same checks may share cached verdicts;
 	// any difference in issuer, audiences, algorithms or skew separates them.

@@ -3,15 +3,15 @@ package jwt
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
+	"unsafe"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
-	jwxjwt "github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/policy"
@@ -29,9 +29,8 @@ type verifier struct {
 	name       string
 	issuer     string
 	jwksURI    string
-	audiences  []string
+	claims     claimsCheck
 	allowed    map[string]bool
-	skew       time.Duration
 	from       []policy.Source
 	cacheScope string
 	p          *Provider
@@ -67,21 +66,31 @@ func (v *verifier) Authenticate(ctx context.Context, r *request.Request) (*authn
 }
 
 // header is the part of a JWS protected header authgate reads before it
-// picks a key.
+// picks a key. It is decoded with encoding/json/v2 semantics (the
+// go-json-experiment module): member names match exactly, as jwx and every
+// JOSE library read them (encoding/json would take "ALG" for "alg"), and a
+// name given twice is an error.
 type header struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Crit json.RawMessage `json:"crit"`
+	Alg  string         `json:"alg"`
+	Kid  string         `json:"kid"`
+	Crit jsontext.Value `json:"crit"`
 }
 
 func (v *verifier) verify(ctx context.Context, token string) (*authn.Identity, error) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		// JWE (5 parts) and JSON serialisation are not access tokens we accept.
+	// RFC 7515 section 7.1: three base64url segments. JWE (5 parts) and the
+	// JSON serialisation are not access tokens we accept.
+	dot1 := strings.IndexByte(token, '.')
+	dot2 := strings.LastIndexByte(token, '.')
+	if dot1 < 0 || dot1 == dot2 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 {
 		return nil, fmt.Errorf("%w: not a compact JWS", authn.ErrInvalid)
 	}
+	if strings.ContainsAny(token, "\r\n") {
+		// Go's base64 decoder skips CR and LF even in strict mode: refuse
+		// them so that one signed token has one spelling.
+		return nil, fmt.Errorf("%w: not unpadded base64url", authn.ErrInvalid)
+	}
 	var h header
-	if err := decodeSegment(parts[0], &h); err != nil {
+	if err := decodeSegment(token[:dot1], &h); err != nil {
 		return nil, fmt.Errorf("%w: bad header: %w", authn.ErrInvalid, err)
 	}
 	if !v.allowed[h.Alg] {
@@ -91,6 +100,10 @@ func (v *verifier) verify(ctx context.Context, token string) (*authn.Identity, e
 		// RFC 7515 section 4.1.11: we understand no extensions, so a token
 		// that marks any as critical must be rejected.
 		return nil, fmt.Errorf("%w: unsupported crit header", authn.ErrInvalid)
+	}
+	sig, err := base64.RawURLEncoding.Strict().DecodeString(token[dot2+1:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad signature encoding", authn.ErrInvalid)
 	}
 
 	u, err := v.keysURL(ctx)
@@ -106,32 +119,20 @@ func (v *verifier) verify(ctx context.Context, token string) (*authn.Identity, e
 		return nil, err
 	}
 
-	var lastErr error
+	// RFC 7515 section 5.2: the signature is over the encoded header and
+	// payload as they appear in the token. The claims are read only once a
+	// signature verifies.
+	input := unsafe.Slice(unsafe.StringData(token), dot2) // read, never written
+	lastErr := errSignature
 	for _, k := range candidates {
-		tok, err := jwxjwt.Parse([]byte(token),
-			jwxjwt.WithKey(jwa.SignatureAlgorithm(h.Alg), k),
-			jwxjwt.WithValidate(true),
-			jwxjwt.WithIssuer(v.issuer),
-			jwxjwt.WithRequiredClaim(jwxjwt.ExpirationKey),
-			jwxjwt.WithAcceptableSkew(v.skew),
-			jwxjwt.WithClock(jwxjwt.ClockFunc(v.p.now)),
-			jwxjwt.WithValidator(jwxjwt.ValidatorFunc(v.checkAudience)),
-		)
+		pk, err := v.p.raw.get(k)
 		if err != nil {
 			lastErr = err
-			var verr jwxjwt.ValidationError
-			if errors.As(err, &verr) {
-				// The signature verified with this key and a claim failed;
-				// trying further keys (no kid) would only replace that
-				// reason, e.g. "expired", with a signature mismatch.
-				break
-			}
 			continue
 		}
-		return v.identity(tok, parts[1])
-	}
-	if errors.Is(lastErr, jwxjwt.ErrTokenExpired()) {
-		return nil, authn.ErrExpired
+		if lastErr = verifySignature(h.Alg, pk, input, sig); lastErr == nil {
+			return v.identity(token[dot1+1 : dot2])
+		}
 	}
 	return nil, fmt.Errorf("%w: %w", authn.ErrInvalid, lastErr)
 }
@@ -206,37 +207,40 @@ func (v *verifier) keysURL(ctx context.Context) (string, error) {
 	return v.p.keys.jwksURI(ctx, v.issuer)
 }
 
-func (v *verifier) checkAudience(_ context.Context, t jwxjwt.Token) jwxjwt.ValidationError {
-	for _, got := range t.Audience() {
-		for _, want := range v.audiences {
-			if got == want {
-				return nil
-			}
-		}
-	}
-	return jwxjwt.ErrInvalidAudience()
-}
-
-// identity builds the Identity from the verified token. Claims are decoded
-// from the payload as plain JSON so conditions see what the IdP sent.
-func (v *verifier) identity(tok jwxjwt.Token, payload string) (*authn.Identity, error) {
+// identity decodes and checks the claims of a token whose signature
+// verified. Claims are decoded as plain JSON, so conditions see what the IdP
+// sent; a name given twice at any depth is refused, since parsers disagree
+// on which copy wins.
+func (v *verifier) identity(payload string) (*authn.Identity, error) {
 	claims := map[string]any{}
 	if err := decodeSegment(payload, &claims); err != nil {
 		return nil, fmt.Errorf("%w: bad claims: %w", authn.ErrInvalid, err)
 	}
-	return &authn.Identity{
-		Subject:   tok.Subject(),
-		Claims:    claims,
-		ExpiresAt: tok.Expiration(),
-	}, nil
+	sub, exp, err := v.claims.check(claims, v.p.now())
+	if errors.Is(err, errExpired) {
+		return nil, authn.ErrExpired
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", authn.ErrInvalid, err)
+	}
+	return &authn.Identity{Subject: sub, Claims: claims, ExpiresAt: exp}, nil
 }
 
+// decodeSegment decodes one strict base64url segment holding a JSON object.
+// encoding/json/v2 semantics refuse duplicate names and invalid UTF-8.
 func decodeSegment(seg string, into any) error {
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(seg)
 	if err != nil {
 		return errors.New("bad base64url")
 	}
-	if err := json.Unmarshal(raw, into); err != nil {
+	if err := jsonv2.Unmarshal(raw, into); err != nil {
+		var se *jsonv2.SemanticError
+		if errors.As(err, &se) {
+			return errors.New("unexpected JSON type")
+		}
+		if errors.Is(err, jsontext.ErrDuplicateName) {
+			return errors.New("duplicate JSON member name")
+		}
 		return errors.New("bad JSON")
 	}
 	return nil
