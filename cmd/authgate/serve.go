@@ -15,6 +15,7 @@ import (
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
 	"github.com/authgate/authgate/pkg/controller"
+	"github.com/authgate/authgate/pkg/netguard"
 	"github.com/authgate/authgate/pkg/observability"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/server"
@@ -30,6 +31,8 @@ type serverFlags struct {
 	trustedProxies string
 	logLevel       string
 	shutdownGrace  time.Duration
+	denyUpstream   string
+	denyLinkLocal  bool
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet, addrHost string) {
@@ -39,6 +42,8 @@ func (f *serverFlags) register(fs *flag.FlagSet, addrHost string) {
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-* headers are trusted (Traefik ForwardAuth)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error, or a verbosity 0-10 (decisions log at 1)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight checks may take to finish on shutdown")
+	fs.StringVar(&f.denyUpstream, "deny-upstream-cidrs", "", "comma-separated CIDRs authgate never connects to for URLs from policies (JWKS, discovery, resolvers, introspection), e.g. 127.0.0.0/8,10.0.0.0/8")
+	fs.BoolVar(&f.denyLinkLocal, "deny-link-local", false, "also deny link-local networks (169.254.0.0/16 with cloud metadata endpoints, fe80::/10) to URLs from policies")
 }
 
 func (f *serverFlags) config(log logr.Logger) (server.Config, error) {
@@ -56,6 +61,14 @@ func (f *serverFlags) config(log logr.Logger) (server.Config, error) {
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, p.Masked())
 	}
+	deny, err := netguard.ParsePrefixes(f.denyUpstream)
+	if err != nil {
+		return cfg, fmt.Errorf("--deny-upstream-cidrs: %w", err)
+	}
+	if f.denyLinkLocal {
+		deny = append(deny, netguard.LinkLocal...)
+	}
+	cfg.DenyUpstream = deny
 	return cfg, nil
 }
 

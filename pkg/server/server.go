@@ -51,7 +51,12 @@ type Config struct {
 	// HTTPClient calls session resolvers and introspection endpoints
 	// (default: one that does not follow redirects).
 	HTTPClient *http.Client
-	Log        logr.Logger
+	// DenyUpstream are networks authgate never connects to when it calls a
+	// URL a policy names (JWKS, discovery, session resolvers,
+	// introspection), checked on the address dialled (pkg/netguard). A
+	// policy pointing there fails closed with 503. Empty: no restriction.
+	DenyUpstream []netip.Prefix
+	Log          logr.Logger
 	// Registry receives authgate's metrics; default a new registry.
 	Registry *prometheus.Registry
 	// ShutdownGrace bounds how long in-flight checks may take to finish
@@ -92,6 +97,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
+	}
+	if err := guardUpstream(&cfg); err != nil {
+		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, store: &store.Store{}, health: health.NewServer()}
 	s.metrics = observability.NewMetrics(cfg.Registry)
