@@ -35,7 +35,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if f.logLevel == "info" {
 		f.logLevel = "1" // show every decision while developing
 	}
-	log, err := observability.NewLogger(observability.LogConfig{Development: true, Level: f.logLevel, Output: stderr})
+	log, level, err := observability.NewLoggerWithLevel(observability.LogConfig{Development: true, Level: f.logLevel, Output: stderr})
 	if err != nil {
 		return err
 	}
@@ -49,6 +49,7 @@ func dev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.LogLevel = &level
 	folder := &source.Folder{Dir: f.policies, Log: log.WithName("policies")}
 	if f.policies == "" {
 		folder.FS = samples.FS

@@ -31,6 +31,7 @@ type serverFlags struct {
 	trustedProxies string
 	logLevel       string
 	shutdownGrace  time.Duration
+	enablePprof    bool
 	denyUpstream   string
 	denyLinkLocal  bool
 }
@@ -42,6 +43,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, addrHost string) {
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-* headers are trusted (Traefik ForwardAuth)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error, or a verbosity 0-10 (decisions log at 1)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight checks may take to finish on shutdown")
+	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve net/http/pprof under /debug/pprof/ on the metrics address (keep that port private)")
 	fs.StringVar(&f.denyUpstream, "deny-upstream-cidrs", "", "comma-separated CIDRs authgate never connects to for URLs from policies (JWKS, discovery, resolvers, introspection), e.g. 127.0.0.0/8,10.0.0.0/8")
 	fs.BoolVar(&f.denyLinkLocal, "deny-link-local", false, "also deny link-local networks (169.254.0.0/16 with cloud metadata endpoints, fe80::/10) to URLs from policies")
 }
@@ -51,6 +53,7 @@ func (f *serverFlags) config(log logr.Logger) (server.Config, error) {
 		HTTPAddr: f.httpAddr, GRPCAddr: f.grpcAddr, MetricsAddr: f.metricsAddr,
 		Log: log, ShutdownGrace: f.shutdownGrace,
 	}
+	cfg.EnablePprof = f.enablePprof
 	for _, s := range strings.Split(f.trustedProxies, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
@@ -98,7 +101,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
-	log, err := observability.NewLogger(observability.LogConfig{Level: f.logLevel, Output: stderr})
+	log, level, err := observability.NewLoggerWithLevel(observability.LogConfig{Level: f.logLevel, Output: stderr})
 	if err != nil {
 		return err
 	}
@@ -106,6 +109,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg.LogLevel = &level
 	if f.policies != "" {
 		return runServer(ctx, cfg, &source.Folder{Dir: f.policies, Log: log.WithName("policies")})
 	}

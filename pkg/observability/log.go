@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/go-logr/logr"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	crzap "sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
@@ -41,15 +42,23 @@ type LogConfig struct {
 
 // NewLogger returns a logr.Logger backed by zap.
 func NewLogger(cfg LogConfig) (logr.Logger, error) {
+	log, _, err := NewLoggerWithLevel(cfg)
+	return log, err
+}
+
+// NewLoggerWithLevel is NewLogger that also returns the logger's level, which
+// stays changeable while the process runs (see LevelHandler).
+func NewLoggerWithLevel(cfg LogConfig) (logr.Logger, zap.AtomicLevel, error) {
 	lvl, err := parseLevel(cfg.Level)
 	if err != nil {
-		return logr.Discard(), err
+		return logr.Discard(), zap.AtomicLevel{}, err
 	}
-	opts := []crzap.Opts{crzap.UseDevMode(cfg.Development), crzap.Level(lvl)}
+	atomic := zap.NewAtomicLevelAt(lvl)
+	opts := []crzap.Opts{crzap.UseDevMode(cfg.Development), crzap.Level(atomic)}
 	if cfg.Output != nil {
 		opts = append(opts, crzap.WriteTo(cfg.Output))
 	}
-	return crzap.New(opts...), nil
+	return crzap.New(opts...), atomic, nil
 }
 
 func parseLevel(s string) (zapcore.Level, error) {

@@ -4,6 +4,10 @@
 package observability
 
 import (
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +30,55 @@ type Metrics struct {
 	UpstreamDuration *prometheus.HistogramVec
 	UpstreamErrors   *prometheus.CounterVec
 	StaleAnswers     *prometheus.CounterVec
+
+	// PolicyStates counts the policies of the current snapshot by state
+	// (ready, invalid, conflict); see SetPolicyStates.
+	PolicyStates *prometheus.GaugeVec
+	// SnapshotBuildDuration is how long compiling a snapshot took.
+	SnapshotBuildDuration prometheus.Histogram
+	// JWKSLastSuccess is when each JWKS URL's key set was last fetched
+	// successfully (forced or background): its age is time() minus this.
+	JWKSLastSuccess *prometheus.GaugeVec
+	// UnknownKidRefetches counts refetches asked for by a token whose kid
+	// is not in the key set, by result (refetched, rate_limited, error).
+	UnknownKidRefetches *prometheus.CounterVec
+	// HTTPRequests, HTTPDuration and HTTPInFlight instrument the HTTP auth
+	// endpoint through promhttp's middleware (see InstrumentHTTP).
+	HTTPRequests *prometheus.CounterVec
+	HTTPDuration *prometheus.HistogramVec
+	HTTPInFlight prometheus.Gauge
+
+	reg prometheus.Registerer
+	// decisions caches the counter and histogram children per label
+	// combination, so that counting a decision on the hot path is a map
+	// lookup with no allocation (WithLabelValues allocates on every call).
+	// The map is copied on write under mu: misses are rare (the label sets
+	// are closed), reads never lock.
+	decisions atomic.Pointer[map[decisionKey]decisionChildren]
+	mu        sync.Mutex
 }
+
+// decisionKey is one label combination of authgate_decisions_total.
+type decisionKey struct {
+	transport, reason, policy string
+	allow                     bool
+}
+
+type decisionChildren struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// Policy states of authgate_policies.
+const (
+	PolicyReady    = "ready"
+	PolicyInvalid  = "invalid"
+	PolicyConflict = "conflict"
+)
+
+// decisionBuckets run from 10us to ~1.5s: cache hits sit at the bottom, IdP
+// round trips at the top.
+var decisionBuckets = prometheus.ExponentialBuckets(10e-6, 2.5, 14)
 
 // NewMetrics creates the metrics and registers them, with the Go and process
 // collectors, on reg.
@@ -34,13 +86,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_decisions_total",
-			Help: "Decisions made, by transport, verdict and reason.",
-		}, []string{"transport", "decision", "reason", "policy"}),
+			Help: "Decisions made, by transport, verdict, reason and policy (namespace and name; empty when no policy claimed the host).",
+		}, []string{"transport", "decision", "reason", "policy_namespace", "policy"}),
 		DecisionDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "authgate_decision_duration_seconds",
-			Help: "Time to decide one request, from the adapter's receipt to its answer.",
-			// 10us to ~1.3s: cache hits sit at the bottom, IdP round trips at the top.
-			Buckets: prometheus.ExponentialBuckets(10e-6, 2.5, 14),
+			Name:    "authgate_decision_duration_seconds",
+			Help:    "Time to decide one request, from the adapter's receipt to its answer.",
+			Buckets: decisionBuckets,
 		}, []string{"transport"}),
 		Panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_panics_recovered_total",
@@ -87,7 +138,41 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "authgate_upstream_stale_answers_total",
 			Help: "Answers served past their expiry because the upstream was failing (staleIfError).",
 		}, []string{"kind"}),
+		PolicyStates: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "authgate_policies",
+			Help: "Policies of the current snapshot by state: ready (in force), invalid, or conflict (lost a host to an older policy).",
+		}, []string{"state"}),
+		SnapshotBuildDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "authgate_snapshot_build_duration_seconds",
+			Help: "Time to compile a policy snapshot.",
+			// 100us to ~6.5s: a handful of policies to many thousands.
+			Buckets: prometheus.ExponentialBuckets(100e-6, 4, 9),
+		}),
+		JWKSLastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "authgate_jwks_last_success_timestamp_seconds",
+			Help: "When the key set of each JWKS URL (without query) was last fetched successfully (Unix time); its age is time() minus this.",
+		}, []string{"jwks_url"}),
+		UnknownKidRefetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_jwks_unknown_kid_refetches_total",
+			Help: "JWKS refetches asked for by a token whose kid is not in the key set, by result (refetched, rate_limited, error).",
+		}, []string{"result"}),
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authgate_http_requests_total",
+			Help: "Requests to the HTTP auth endpoint, by status code and method.",
+		}, []string{"code", "method"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "authgate_http_request_duration_seconds",
+			Help:    "Time to answer a request to the HTTP auth endpoint, by method.",
+			Buckets: decisionBuckets,
+		}, []string{"method"}),
+		HTTPInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "authgate_http_requests_in_flight",
+			Help: "Requests to the HTTP auth endpoint being answered.",
+		}),
+		reg: reg,
 	}
+	reg.MustRegister(m.PolicyStates, m.SnapshotBuildDuration, m.JWKSLastSuccess, m.UnknownKidRefetches,
+		m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight)
 	reg.MustRegister(m.UpstreamDuration, m.UpstreamErrors, m.StaleAnswers)
 	reg.MustRegister(m.Decisions, m.DecisionDuration, m.Panics, m.JWKSFetches, m.Discoveries,
 		m.CacheEvents, m.Policies, m.PolicyProblems, m.SnapshotBuilds, m.SnapshotBuildAt,
@@ -95,14 +180,96 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// ObserveDecision counts one decision.
+// ObserveDecision counts one decision. policy is "namespace/name" (or a
+// bare name in standalone mode, or "" when no policy claimed the host). It
+// does not allocate once a label combination has been seen: it runs on
+// every request.
 func (m *Metrics) ObserveDecision(transport string, allow bool, reason, policy string, took time.Duration) {
+	k := decisionKey{transport: transport, reason: reason, policy: policy, allow: allow}
+	var c decisionChildren
+	if p := m.decisions.Load(); p != nil {
+		c = (*p)[k]
+	}
+	if c.count == nil {
+		c = m.children(k)
+	}
+	c.count.Inc()
+	c.duration.Observe(took.Seconds())
+}
+
+// children resolves and caches the children for a new label combination.
+func (m *Metrics) children(k decisionKey) decisionChildren {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := map[decisionKey]decisionChildren{}
+	if p := m.decisions.Load(); p != nil {
+		if c, ok := (*p)[k]; ok {
+			return c
+		}
+		old = *p
+	}
 	verdict := "deny"
-	if allow {
+	if k.allow {
 		verdict = "allow"
 	}
-	m.Decisions.WithLabelValues(transport, verdict, reason, policy).Inc()
-	m.DecisionDuration.WithLabelValues(transport).Observe(took.Seconds())
+	ns, name, found := strings.Cut(k.policy, "/")
+	if !found {
+		ns, name = "", k.policy
+	}
+	c := decisionChildren{
+		count:    m.Decisions.WithLabelValues(k.transport, verdict, k.reason, ns, name),
+		duration: m.DecisionDuration.WithLabelValues(k.transport),
+	}
+	next := make(map[decisionKey]decisionChildren, len(old)+1)
+	for ok, ov := range old {
+		next[ok] = ov
+	}
+	next[k] = c
+	m.decisions.Store(&next)
+	return c
+}
+
+// SetPolicyStates sets authgate_policies from a snapshot's counts: ready
+// policies, and the store's problem reasons of the policies left out.
+func (m *Metrics) SetPolicyStates(ready int, problemReasons []string) {
+	counts := map[string]int{PolicyReady: ready, PolicyInvalid: 0, PolicyConflict: 0}
+	for _, r := range problemReasons {
+		counts[PolicyState(r)]++
+	}
+	for state, n := range counts {
+		m.PolicyStates.WithLabelValues(state).Set(float64(n))
+	}
+}
+
+// PolicyState maps a store.Problem reason to a state of authgate_policies.
+// A host conflict is its own state (the policy is valid but lost a host to
+// an older one); every other reason means the policy is invalid.
+func PolicyState(problemReason string) string {
+	if problemReason == "HostConflict" {
+		return PolicyConflict
+	}
+	return PolicyInvalid
+}
+
+// RegisterCacheSize exports the size of one cache ("jwt", "session",
+// "introspection") as authgate_cache_entries{cache}, read at scrape time.
+func (m *Metrics) RegisterCacheSize(cache string, size func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "authgate_cache_entries",
+		Help:        "Entries held by each verified-credential cache (expired ones included until touched or evicted).",
+		ConstLabels: prometheus.Labels{"cache": cache},
+	}, func() float64 { return float64(size()) }))
+}
+
+// JWKSURLLabel is the jwks_url label for a key set URL: scheme, host and
+// path only, so that a credential put in the URL's user info or query never
+// becomes a label value.
+func JWKSURLLabel(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "unparsable"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
 // JWTObserver adapts Metrics to the jwt provider's Observer.
@@ -129,6 +296,16 @@ func (o JWTObserver) Miss() { o.M.CacheEvents.WithLabelValues("jwt", "miss").Inc
 
 // Evict counts a token cache eviction.
 func (o JWTObserver) Evict() { o.M.CacheEvents.WithLabelValues("jwt", "evict").Inc() }
+
+// KeySetFetched records a successful fetch of a JWKS URL's key set.
+func (o JWTObserver) KeySetFetched(jwksURL string) {
+	o.M.JWKSLastSuccess.WithLabelValues(JWKSURLLabel(jwksURL)).SetToCurrentTime()
+}
+
+// UnknownKid counts a refetch asked for by an unknown kid.
+func (o JWTObserver) UnknownKid(result string) {
+	o.M.UnknownKidRefetches.WithLabelValues(result).Inc()
+}
 
 // RemoteObserver adapts Metrics to a resolver-backed authenticator kind
 // ("session", "introspection").

@@ -58,10 +58,10 @@ func TestMetricsUseTheirOwnRegistry(t *testing.T) {
 	a, b := prometheus.NewRegistry(), prometheus.NewRegistry()
 	ma, mb := NewMetrics(a), NewMetrics(b)
 	ma.ObserveDecision("grpc", true, "allowed", "ns/p", time.Millisecond)
-	if got := testutil.ToFloat64(ma.Decisions.WithLabelValues("grpc", "allow", "allowed", "ns/p")); got != 1 {
+	if got := testutil.ToFloat64(ma.Decisions.WithLabelValues("grpc", "allow", "allowed", "ns", "p")); got != 1 {
 		t.Fatalf("decisions = %v", got)
 	}
-	if got := testutil.ToFloat64(mb.Decisions.WithLabelValues("grpc", "allow", "allowed", "ns/p")); got != 0 {
+	if got := testutil.ToFloat64(mb.Decisions.WithLabelValues("grpc", "allow", "allowed", "ns", "p")); got != 0 {
 		t.Fatalf("the second instance counted the first's decision")
 	}
 	if n, err := testutil.GatherAndCount(a, "authgate_decision_duration_seconds"); err != nil || n != 1 {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -62,6 +64,12 @@ type Config struct {
 	// ShutdownGrace bounds how long in-flight checks may take to finish
 	// after the context ends. Default 10s.
 	ShutdownGrace time.Duration
+	// LogLevel, when set, is served on the ops port at /debug/loglevel
+	// (GET shows it, PUT changes it while running).
+	LogLevel *zap.AtomicLevel
+	// EnablePprof serves net/http/pprof on the ops port under /debug/pprof/.
+	// Off by default: profiles reveal internals and cost CPU.
+	EnablePprof bool
 }
 
 // Server is a running authgate.
@@ -130,6 +138,9 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.intro, err = introspect.NewProvider(introspect.Config{HTTPClient: cfg.HTTPClient, Checker: tokens, Keyer: keyer}); err != nil {
 		return nil, err
 	}
+	s.metrics.RegisterCacheSize("jwt", s.jwt.CachedTokens)
+	s.metrics.RegisterCacheSize("session", sessions.Len)
+	s.metrics.RegisterCacheSize("introspection", tokens.Len)
 	s.engine = &decision.Engine{Store: s.store, Metrics: s.metrics, Log: cfg.Log.WithName("decision")}
 	s.setServing(false)
 
@@ -216,6 +227,7 @@ func (s *Server) New(a *policy.Authenticator) (authn.Authenticator, error) {
 func (s *Server) Apply(policies []*policy.Policy) *store.Snapshot {
 	start := time.Now()
 	snap := store.Build(policies, s)
+	s.metrics.SnapshotBuildDuration.Observe(time.Since(start).Seconds())
 	for _, p := range snap.Problems() {
 		s.log.Error(nil, "policy not in force", observability.KeyPolicy, p.Policy, observability.KeyReason, p.Reason, "holder", p.Holder, "message", p.Message)
 	}
@@ -229,6 +241,11 @@ func (s *Server) Apply(policies []*policy.Policy) *store.Snapshot {
 	s.metrics.Policies.WithLabelValues("Enforce").Set(float64(len(snap.Policies()) - dryRun))
 	s.metrics.Policies.WithLabelValues("DryRun").Set(float64(dryRun))
 	s.metrics.PolicyProblems.Set(float64(len(snap.Problems())))
+	reasons := make([]string, 0, len(snap.Problems()))
+	for _, p := range snap.Problems() {
+		reasons = append(reasons, p.Reason)
+	}
+	s.metrics.SetPolicyStates(len(snap.Policies()), reasons)
 	s.metrics.SnapshotBuilds.WithLabelValues("ok").Inc()
 	s.metrics.SnapshotBuildAt.SetToCurrentTime()
 	s.setServing(true)
@@ -247,20 +264,25 @@ func (s *Server) setServing(ok bool) {
 
 func (s *Server) build() {
 	if s.grpcLn != nil {
+		grpcMetrics := s.metrics.GRPCServerMetrics()
 		s.grpcSrv = grpc.NewServer(
-			grpc.ChainUnaryInterceptor(extauthz.RecoverInterceptor(func(p any) {
+			// Metrics outermost: a panic recovered inside is counted with
+			// the answer the caller got.
+			grpc.ChainUnaryInterceptor(grpcMetrics.UnaryServerInterceptor(), extauthz.RecoverInterceptor(func(p any) {
 				s.metrics.Panics.WithLabelValues(extauthz.Transport).Inc()
 				s.log.Error(nil, "recovered from panic in gRPC handler", "panic", fmt.Sprint(p))
 			})),
+			grpc.ChainStreamInterceptor(grpcMetrics.StreamServerInterceptor()),
 		)
 		authv3.RegisterAuthorizationServer(s.grpcSrv, &extauthz.Server{Engine: s.engine})
 		healthpb.RegisterHealthServer(s.grpcSrv, s.health)
 		reflection.Register(s.grpcSrv)
+		grpcMetrics.InitializeMetrics(s.grpcSrv)
 	}
 	if s.httpLn != nil {
 		h := &authrequest.Handler{Engine: s.engine, TrustedProxies: s.cfg.TrustedProxies}
 		s.httpSrv = &http.Server{
-			Handler:           s.recoverHTTP(h),
+			Handler:           s.metrics.InstrumentHTTP(s.recoverHTTP(h)),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			MaxHeaderBytes:    256 << 10,
@@ -280,7 +302,25 @@ func (s *Server) build() {
 			_, _ = w.Write([]byte("ok\n"))
 		})
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{Registry: s.cfg.Registry}))
+		s.debugHandlers(mux)
 		s.opsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+}
+
+// debugHandlers adds the ops port's run-time controls: the log level, and
+// pprof when enabled. The ops port has no authentication of its own; it must
+// stay inside the cluster (docs/operations.md).
+func (s *Server) debugHandlers(mux *http.ServeMux) {
+	if s.cfg.LogLevel != nil {
+		mux.Handle("/debug/loglevel", observability.LevelHandler(*s.cfg.LogLevel, s.log.WithName("loglevel")))
+	}
+	if s.cfg.EnablePprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 }
 

@@ -614,8 +614,8 @@ func TestMetricsCountDecisions(t *testing.T) {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	for _, want := range []string{
-		`authgate_decisions_total{decision="deny",policy="shop/shop",reason="no_credential",transport="http"} 1`,
-		`authgate_decisions_total{decision="deny",policy="",reason="unknown_host",transport="grpc"} 1`,
+		`authgate_decisions_total{decision="deny",policy="shop",policy_namespace="shop",reason="no_credential",transport="http"} 1`,
+		`authgate_decisions_total{decision="deny",policy="",policy_namespace="",reason="unknown_host",transport="grpc"} 1`,
 		`authgate_decision_duration_seconds_bucket{transport="grpc"`,
 		`authgate_policies_active{enforcement="Enforce"} 5`,
 		`authgate_policies_active{enforcement="DryRun"} 1`,

@@ -27,6 +27,16 @@ type Observer interface {
 	cache.Stats
 }
 
+// KeySetObserver may also be implemented by an Observer to hear of every
+// key set fetched successfully (background refreshes included, for the age
+// of the set) and of refetches asked for by an unknown kid, by result
+// ("refetched", "rate_limited", "error"). It is separate from Observer so
+// that Observers written before it keep compiling.
+type KeySetObserver interface {
+	KeySetFetched(jwksURL string)
+	UnknownKid(result string)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) JWKSFetch(error) {}
@@ -163,6 +173,10 @@ func (p *Provider) New(name string, cfg *policy.JWT) (authn.Authenticator, error
 	v.cacheScope = fmt.Sprintf("jwt\x00%s\x00%s\x00%q\x00%v\x00%s", cfg.Issuer, cfg.JWKSURI, cfg.Audiences, algs, skew)
 	return v, nil
 }
+
+// CachedTokens is the number of entries in the verified-token cache, for
+// metrics.
+func (p *Provider) CachedTokens() int { return p.tokens.Len() }
 
 // Warm fetches the authenticator's keys in the background so the first
 // request does not pay for discovery and the JWKS fetch. Errors are left for

@@ -60,10 +60,19 @@ func (s *keySource) register(u string) error {
 	if s.cache.IsRegistered(u) {
 		return nil
 	}
-	err := s.cache.Register(u,
+	opts := []jwk.RegisterOption{
 		jwk.WithHTTPClient(s.client),
 		jwk.WithMinRefreshInterval(s.minRefresh),
-	)
+	}
+	if o, ok := s.observer.(KeySetObserver); ok {
+		// jwx calls the post-fetcher after every successful fetch, forced
+		// or background, which is exactly when the key set's age resets.
+		opts = append(opts, jwk.WithPostFetcher(jwk.PostFetchFunc(func(u string, set jwk.Set) (jwk.Set, error) {
+			o.KeySetFetched(u)
+			return set, nil
+		})))
+	}
+	err := s.cache.Register(u, opts...)
 	if err != nil {
 		return fmt.Errorf("failed to register JWKS URL %s: %w", u, err)
 	}
@@ -89,6 +98,23 @@ func (s *keySource) keys(ctx context.Context, u string) (jwk.Set, error) {
 		return nil, fmt.Errorf("no key set available from %s: %w", u, err)
 	}
 	return set, nil
+}
+
+// unknownKid tells a KeySetObserver how a refetch asked for by an unknown
+// kid ended.
+func (s *keySource) unknownKid(err error) {
+	o, ok := s.observer.(KeySetObserver)
+	if !ok {
+		return
+	}
+	switch {
+	case err == nil:
+		o.UnknownKid("refetched")
+	case errors.Is(err, errRateLimited):
+		o.UnknownKid("rate_limited")
+	default:
+		o.UnknownKid("error")
+	}
 }
 
 // refetch forces a fetch of u unless one happened within refetchEvery.

@@ -146,6 +146,7 @@ func (v *verifier) candidates(ctx context.Context, u string, set jwk.Set, h *hea
 		k, ok := set.LookupKeyID(h.Kid)
 		if !ok {
 			fresh, err := v.p.keys.refetch(ctx, u)
+			v.p.keys.unknownKid(err)
 			switch {
 			case errors.Is(err, errRateLimited):
 				// A fresh set was fetched moments ago and lacks the kid.
