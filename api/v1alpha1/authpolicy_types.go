@@ -236,7 +236,8 @@ type Condition struct {
 	Exists *bool `json:"exists,omitempty"`
 }
 
-// Response describes the identity headers set on allowed requests.
+// Response describes what authgate adds to its answers: identity headers on
+// allowed requests, the reason code on denials.
 type Response struct {
 	// Preset "authgear" emits the X-Authgear-* headers of Authgear's resolver.
 	//
@@ -252,7 +253,28 @@ type Response struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[-!#$%&\\'*+.^_`|~0-9A-Za-z]+$'))",message="header names must be HTTP tokens"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k.lowerAscii() in ['host', 'connection', 'content-length', 'transfer-encoding', 'te', 'upgrade', 'keep-alive', 'proxy-connection', 'trailer', 'authorization', 'cookie']))",message="authgate cannot set hop-by-hop, proxy-controlled or credential headers"
 	Headers map[string]HeaderValue `json:"headers,omitempty"`
+
+	// DenyReason says whether a denial tells the client its reason code, a
+	// word from a closed set such as invalid_token, expired or no_rule, in
+	// the X-Authgate-Reason header and the body ("401 Unauthorized
+	// (invalid_token)"). The code never names the policy, a rule or a claim.
+	// Send or Omit; default: the server's --deny-reason flag (send).
+	//
+	// +optional
+	DenyReason DenyReasonMode `json:"denyReason,omitempty"`
 }
+
+// DenyReasonMode selects whether a denial carries its reason code.
+//
+// +kubebuilder:validation:Enum=Send;Omit
+type DenyReasonMode string
+
+const (
+	// DenyReasonSend puts the reason code in X-Authgate-Reason and the body.
+	DenyReasonSend DenyReasonMode = "Send"
+	// DenyReasonOmit answers with the status and challenge only.
+	DenyReasonOmit DenyReasonMode = "Omit"
+)
 
 // HeaderValue is either a claim or a fixed value: exactly one is set.
 //

@@ -28,12 +28,14 @@ func (e *Engine) Check(ctx context.Context, r *request.Request) (d *Decision) {
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
-			d = Internal(fmt.Sprintf("panic: %v", p))
+			// A panic value may quote the input it choked on.
+			d = Internal(observability.Redact(fmt.Sprintf("panic: %v", p), credentials(r)...))
+			e.Options.explain(d, "")
 			if e.Metrics != nil {
 				e.Metrics.Panics.WithLabelValues(r.Transport).Inc()
 			}
 			e.Log.Error(nil, "recovered from panic while deciding", observability.KeyTransport, r.Transport,
-				observability.KeyHost, r.Host, observability.KeyRequestID, r.RequestID, "panic", fmt.Sprint(p))
+				observability.KeyHost, r.Host, observability.KeyRequestID, r.RequestID, "panic", d.Detail)
 		}
 		e.Record(r, d, time.Since(start))
 	}()
@@ -88,13 +90,25 @@ func BadRequest(detail string) *Decision {
 	return &Decision{Status: http.StatusBadRequest, Reason: ReasonBadRequest, Detail: detail}
 }
 
+// BadRequest is the decision for an original request the adapter cannot put
+// in canonical form, with the reason code sent or omitted as the server is
+// configured; the adapter records it with Record.
+func (e *Engine) BadRequest(detail string) *Decision {
+	d := BadRequest(detail)
+	e.Options.explain(d, "")
+	return d
+}
+
 // Internal is the decision after an internal failure (a recovered panic).
 func Internal(detail string) *Decision {
 	return &Decision{Status: http.StatusServiceUnavailable, Reason: ReasonInternalError, Detail: detail}
 }
 
 // Body is the short, safe body of a denial: the status line and the reason
-// code, nothing about the policy.
+// code (unless omitted, like X-Authgate-Reason), nothing about the policy.
 func (d *Decision) Body() string {
+	if d.omitReason {
+		return fmt.Sprintf("%d %s\n", d.Status, http.StatusText(d.Status))
+	}
 	return fmt.Sprintf("%d %s (%s)\n", d.Status, http.StatusText(d.Status), d.Reason)
 }

@@ -209,11 +209,21 @@ type Condition struct {
 // PresetAuthgear emits the headers Authgear's resolver sets.
 const PresetAuthgear = "authgear"
 
-// Response describes the identity headers set on allowed requests.
+// Response describes what authgate adds to its answers: identity headers on
+// allowed requests, the reason code on denials.
 type Response struct {
 	Preset  string
 	Headers []HeaderSpec // sorted by name
+	// DenyReason is DenyReasonSend, DenyReasonOmit, or "" for the server's
+	// default: translate is pure and cannot know the flag.
+	DenyReason string
 }
+
+// The values of Response.DenyReason.
+const (
+	DenyReasonSend = "Send"
+	DenyReasonOmit = "Omit"
+)
 
 // HeaderSpec is one identity header: from a claim, or a fixed value.
 type HeaderSpec struct {

@@ -300,6 +300,10 @@ func TestValidate(t *testing.T) {
 			mutate: func(p *policy.Policy) { p.Response.Preset = "Authgear" },
 			want:   []string{`spec.response.preset: unknown preset "Authgear" (supported: "authgear")`},
 		},
+		"unknown deny reason mode": {
+			mutate: func(p *policy.Policy) { p.Response.DenyReason = "send" },
+			want:   []string{`spec.response.denyReason: must be Send or Omit, not "send"`},
+		},
 		"invalid header name": {
 			mutate: func(p *policy.Policy) { p.Response.Headers[0].Name = "X User" },
 			want:   []string{"spec.response.headers[X User]: not a valid HTTP header name"},

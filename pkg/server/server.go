@@ -70,6 +70,10 @@ type Config struct {
 	// EnablePprof serves net/http/pprof on the ops port under /debug/pprof/.
 	// Off by default: profiles reveal internals and cost CPU.
 	EnablePprof bool
+	// OmitDenyReason keeps the reason code (X-Authgate-Reason and the body's
+	// "(invalid_token)") from clients, for policies that do not set
+	// spec.response.denyReason and for denials without a policy.
+	OmitDenyReason bool
 }
 
 // Server is a running authgate.
@@ -141,7 +145,8 @@ func New(ctx context.Context, cfg Config) (_ *Server, err error) {
 	s.metrics.RegisterCacheSize("jwt", s.jwt.CachedTokens)
 	s.metrics.RegisterCacheSize("session", sessions.Len)
 	s.metrics.RegisterCacheSize("introspection", tokens.Len)
-	s.engine = &decision.Engine{Store: s.store, Metrics: s.metrics, Log: cfg.Log.WithName("decision")}
+	s.engine = &decision.Engine{Store: s.store, Metrics: s.metrics, Log: cfg.Log.WithName("decision"),
+		Options: decision.Options{OmitReason: cfg.OmitDenyReason}}
 	s.setServing(false)
 
 	listen := func(addr string) (net.Listener, error) {

@@ -67,6 +67,7 @@ func AuthPolicy(in *v1alpha1.AuthPolicy, secrets Secrets) (*policy.Policy, error
 	}
 	if r := in.Spec.Response; r != nil {
 		p.Response.Preset = r.Preset
+		p.Response.DenyReason = string(r.DenyReason)
 		names := make([]string, 0, len(r.Headers))
 		for name := range r.Headers {
 			names = append(names, name)

@@ -35,7 +35,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	r, envoy, err := h.original(hr)
 	var d *decision.Decision
 	if err != nil {
-		d = decision.BadRequest(err.Error())
+		d = h.Engine.BadRequest(err.Error())
 		h.Engine.Record(r, d, 0)
 	} else {
 		d = h.Engine.Check(hr.Context(), r)

@@ -41,7 +41,7 @@ type Server struct {
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	r, err := Request(req)
 	if err != nil {
-		d := decision.BadRequest(err.Error())
+		d := s.Engine.BadRequest(err.Error())
 		s.Engine.Record(r, d, 0)
 		return Response(d), nil
 	}
