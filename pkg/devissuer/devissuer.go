@@ -11,6 +11,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -231,6 +232,33 @@ func (i *Issuer) Mint(t Token) (string, error) {
 		return "", fmt.Errorf("devissuer: failed to sign: %w", err)
 	}
 	return string(b), nil
+}
+
+// SignRaw signs exactly the given protected header and payload JSON with
+// the issuer's current key for alg, whatever they say: for tests that need
+// tokens Mint will not make (duplicate member names, a kid naming another
+// key, claims of the wrong JSON type). It returns the compact serialisation.
+func (i *Issuer) SignRaw(alg string, header, payload []byte) (string, error) {
+	i.mu.RLock()
+	key, ok := i.byAlg[alg]
+	i.mu.RUnlock()
+	if !ok {
+		return "", fmt.Errorf("devissuer: no key for %s", alg)
+	}
+	signer, err := jws.NewSigner(jwa.SignatureAlgorithm(alg))
+	if err != nil {
+		return "", fmt.Errorf("devissuer: %w", err)
+	}
+	var raw any
+	if err := key.Raw(&raw); err != nil {
+		return "", fmt.Errorf("devissuer: %w", err)
+	}
+	input := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	sig, err := signer.Sign([]byte(input), raw)
+	if err != nil {
+		return "", fmt.Errorf("devissuer: failed to sign: %w", err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }
 
 func or(a, b string) string {
