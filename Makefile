@@ -76,6 +76,10 @@ bench: ## Go benchmarks
 load: ## Load authgate over gRPC and HTTP against trivial floors (docs/performance.md)
 	$(GO) run ./cmd/authgate-load
 
+.PHONY: soak
+soak: ## Soak the built binary for 60s: mixed traffic, a resolver outage, RSS and goroutines (docs/reliability.md)
+	AUTHGATE_SOAK_DURATION=$${AUTHGATE_SOAK_DURATION:-60s} $(GO) test -count=1 -v -timeout 30m -run 'TestSoak$$' ./test/soak/
+
 .PHONY: controller-gen
 controller-gen: ## Build controller-gen (by hack/tools.sh)
 	TOOLS_DIR=$(TOOLS_DIR) bash hack/tools.sh controller-gen

@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
@@ -91,6 +92,10 @@ type Server struct {
 	httpLn, grpcLn, opsLn net.Listener
 	grpcSrv               *grpc.Server
 	httpSrv, opsSrv       *http.Server
+
+	// draining is set when shutdown starts: /readyz answers 503 while
+	// in-flight checks finish, so that load balancers stop sending first.
+	draining atomic.Bool
 }
 
 // New listens on the configured addresses, so that the ports are known
@@ -300,6 +305,10 @@ func (s *Server) build() {
 			_, _ = w.Write([]byte("ok\n"))
 		})
 		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if s.draining.Load() {
+				http.Error(w, "shutting down", http.StatusServiceUnavailable)
+				return
+			}
 			if !s.Ready() {
 				http.Error(w, "no policy snapshot loaded yet", http.StatusServiceUnavailable)
 				return
@@ -381,6 +390,9 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) shutdown() {
+	// Not ready first, while the listeners still answer: /readyz and the
+	// gRPC health service say so during the drain.
+	s.draining.Store(true)
 	s.setServing(false)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
@@ -398,17 +410,21 @@ func (s *Server) shutdown() {
 			}
 		}()
 	}
-	for _, srv := range []*http.Server{s.httpSrv, s.opsSrv} {
-		if srv == nil {
-			continue
-		}
+	if s.httpSrv != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.Shutdown(ctx); err != nil {
-				_ = srv.Close()
+			if err := s.httpSrv.Shutdown(ctx); err != nil {
+				_ = s.httpSrv.Close()
 			}
 		}()
 	}
 	wg.Wait()
+	// The ops port goes last, so that probes get "not ready" rather than a
+	// refused connection while checks drain.
+	if s.opsSrv != nil {
+		if err := s.opsSrv.Shutdown(ctx); err != nil {
+			_ = s.opsSrv.Close()
+		}
+	}
 }

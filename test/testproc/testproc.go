@@ -99,6 +99,20 @@ func (p *Process) Exited() error {
 	}
 }
 
+// Pid is the process's id, for signals and /proc.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Wait waits for the process to exit, or for ctx to end, and returns its
+// exit error (nil for exit status 0), or ctx's error if it still runs.
+func (p *Process) Wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return fmt.Errorf("%s still running: %w", p.name, ctx.Err())
+	}
+}
+
 // Stop kills the process and waits, bounded, for it to be gone.
 func (p *Process) Stop(t testing.TB) {
 	t.Helper()
