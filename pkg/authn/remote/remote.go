@@ -103,9 +103,6 @@ func (c *Checker) Cached(key cache.Key) (id *authn.Identity, ok bool, err error)
 	return id, true, err
 }
 
-// Len is the number of cached answers, for metrics.
-func (c *Checker) Len() int { return c.cache.Len() }
-
 // Check returns the identity for the credential behind key, calling the
 // upstream at most once at a time per key and reusing answers per p.
 func (c *Checker) Check(ctx context.Context, key cache.Key, p Policy, call func(context.Context) (Answer, error)) (*authn.Identity, error) {
