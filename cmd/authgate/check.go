@@ -27,12 +27,16 @@ type headerFlags []string
 func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
 func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
 
-// check decides one request against the policies in a folder and prints the
-// decision with its reason chain. It reports whether the request is allowed.
+// check decides one request against the policies in a folder, or those of
+// a live cluster, and prints the decision with its reason chain. It reports
+// whether the request is allowed.
 func check(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, error) {
 	fset := flag.NewFlagSet("check", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	policies := fset.String("policies", "", "folder of AuthPolicy YAML files")
+	kubeconfig := fset.String("kubeconfig", "", "decide against the AuthPolicies (and referenced Secrets) of the cluster this kubeconfig reaches, instead of --policies")
+	namespace := fset.String("namespace", "", "with --kubeconfig: only AuthPolicies in this namespace (default all, like serve)")
+	selector := fset.String("label-selector", "", "with --kubeconfig: only AuthPolicies matching this label selector, as serve --label-selector")
 	rawURL := fset.String("url", "", "the original request's URL, e.g. https://shop.example.com/admin")
 	method := fset.String("X", "GET", "the original request's method")
 	var headers headerFlags
@@ -44,8 +48,11 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, 
 	if *output != "text" && *output != "json" {
 		return false, fmt.Errorf("--output must be text or json, not %q", *output)
 	}
-	if *policies == "" || *rawURL == "" {
-		return false, errors.New("check needs --policies and --url")
+	if (*policies == "") == (*kubeconfig == "") || *rawURL == "" {
+		return false, errors.New("check needs --url and one of --policies or --kubeconfig")
+	}
+	if *kubeconfig == "" && (*namespace != "" || *selector != "") {
+		return false, errors.New("--namespace and --label-selector select cluster policies: they need --kubeconfig")
 	}
 	r, err := checkRequest(*rawURL, *method, headers)
 	if err != nil {
@@ -56,12 +63,22 @@ func check(ctx context.Context, args []string, stdout, stderr io.Writer) (bool, 
 	if err != nil {
 		return false, err
 	}
-	folder := &source.Folder{Dir: *policies, Log: logr.Discard(), OnUpdate: func(ps []*policy.Policy) { srv.Apply(ps) }}
-	if err := folder.Load(); err != nil {
-		fmt.Fprintln(stderr, "warning:", err)
+	var problems []store.Problem
+	if *kubeconfig != "" {
+		ps, invalid, err := clusterPolicies(ctx, *kubeconfig, *namespace, *selector, stderr)
+		if err != nil {
+			return false, err
+		}
+		problems = invalid
+		srv.Apply(ps)
+	} else {
+		folder := &source.Folder{Dir: *policies, Log: logr.Discard(), OnUpdate: func(ps []*policy.Policy) { srv.Apply(ps) }}
+		if err := folder.Load(); err != nil {
+			fmt.Fprintln(stderr, "warning:", err)
+		}
 	}
 	d := srv.Engine().Check(ctx, r)
-	problems := srv.Store().Load().Problems()
+	problems = append(problems, srv.Store().Load().Problems()...)
 	if *output == "json" {
 		return d.Allow, printJSON(stdout, r, d, problems)
 	}

@@ -25,6 +25,8 @@ Usage:
   authgate serve   --policies DIR [flags]   serve decisions for the policies in DIR
   authgate check   --policies DIR --url URL [-X METHOD] [-H 'Name: value']...
                                              explain the decision for one request
+  authgate check   --kubeconfig FILE [--namespace NS] --url URL ...
+                                             the same, against a cluster's AuthPolicies
   authgate dev     [flags]                  standalone mode with the sample policies
                                              and a built-in development issuer
   authgate version
