@@ -107,6 +107,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fset.StringVar(&k.leaderElectNS, "leader-election-namespace", "", "namespace of the leader-election Lease (default the pod's)")
 	fset.StringVar(&k.leaderElectID, "leader-election-id", "authgate-status-writer", "name of the leader-election Lease")
 	f.register(fset, "")
+	var tf tracingFlags
+	tf.register(fset)
 	if err := fset.Parse(args); err != nil {
 		return err
 	}
@@ -118,6 +120,11 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopTracing, err := tf.start(ctx, &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	cfg.LogLevel = &level
 	if f.policies != "" {
 		return runServer(ctx, cfg, &source.Folder{Dir: f.policies, Log: log.WithName("policies")})

@@ -13,6 +13,8 @@ import (
 
 	"github.com/lestrrat-go/jwx/v2/jwk"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/authgate/authgate/pkg/observability/tracing"
 )
 
 // keySource owns every JWKS URL's key set for the life of the process, so
@@ -139,7 +141,13 @@ func (s *keySource) refetch(ctx context.Context, u string) (jwk.Set, error) {
 
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
 		defer cancel()
+		// jwx fetches on its own goroutine without this context, so the
+		// fetch's span is started here. fctx keeps the values of the first
+		// caller's context (WithoutCancel), so its check span is the parent;
+		// callers that join the flight share the fetch, not the span.
+		fctx, span := tracing.StartUpstream(fctx, tracing.SpanJWKSFetch, http.MethodGet, u)
 		set, err := s.cache.Refresh(fctx, u)
+		tracing.EndUpstream(span, 0, err)
 		s.observer.JWKSFetch(err)
 		if err != nil {
 			err = fmt.Errorf("failed to fetch JWKS from %s: %w", u, err)
@@ -168,7 +176,9 @@ func (s *keySource) jwksURI(ctx context.Context, issuer string) (string, error) 
 	v, err, _ := s.flight.Do("discovery "+issuer, func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
 		defer cancel()
+		fctx, span := tracing.StartUpstream(fctx, tracing.SpanDiscovery, http.MethodGet, discoveryURL(issuer))
 		u, err := discover(fctx, s.client, issuer)
+		tracing.EndUpstream(span, 0, err)
 		s.observer.Discovery(err)
 		s.mu.Lock()
 		s.discovered[issuer] = discovery{jwksURI: u, err: err, at: s.now()}
@@ -184,12 +194,17 @@ func (s *keySource) jwksURI(ctx context.Context, issuer string) (string, error) 
 // maxDiscoveryDoc bounds what authgate reads from a discovery endpoint.
 const maxDiscoveryDoc = 1 << 20
 
+// discoveryURL is where an issuer's discovery document is.
+func discoveryURL(issuer string) string {
+	return strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+}
+
 // discover reads <issuer>/.well-known/openid-configuration (OpenID Connect
 // Discovery 1.0 section 4) and returns jwks_uri. The document's issuer must
 // equal the configured one (section 4.3), or a misconfigured or hostile
 // endpoint could hand out another issuer's keys.
 func discover(ctx context.Context, client *http.Client, issuer string) (string, error) {
-	u := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	u := discoveryURL(issuer)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return "", fmt.Errorf("failed to build discovery request for %s: %w", issuer, err)

@@ -5,11 +5,14 @@
 package authrequest
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/authgate/authgate/pkg/decision"
 	"github.com/authgate/authgate/pkg/request"
@@ -28,19 +31,32 @@ type Handler struct {
 	// TrustedProxies are the peers whose X-Forwarded-* headers describe the
 	// original request (Traefik ForwardAuth). Others' are ignored.
 	TrustedProxies []netip.Prefix
+	// Tracer, when set, records a span per auth request that continues the
+	// checked request's traceparent. Nil turns tracing off at the cost of
+	// one comparison.
+	Tracer trace.Tracer
 }
 
 // ServeHTTP answers one auth subrequest.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
-	r, envoy, err := h.original(hr)
-	var d *decision.Decision
-	if err != nil {
-		d = h.Engine.BadRequest(err.Error())
-		h.Engine.Record(r, d, 0)
-	} else {
-		d = h.Engine.Check(hr.Context(), r)
+	if h.Tracer != nil {
+		h.serveTraced(w, hr)
+		return
 	}
+	_, d, envoy := h.decide(hr.Context(), hr)
 	write(w, d, envoy)
+}
+
+// decide returns the original request (for logs and spans, also when it
+// could not be worked out), the decision, and whether the caller is Envoy.
+func (h *Handler) decide(ctx context.Context, hr *http.Request) (*request.Request, *decision.Decision, bool) {
+	r, envoy, err := h.original(hr)
+	if err != nil {
+		d := h.Engine.BadRequest(err.Error())
+		h.Engine.Record(r, d, 0)
+		return r, d, envoy
+	}
+	return r, h.Engine.Check(ctx, r), envoy
 }
 
 // original works out the original request. It reports envoy=true for the

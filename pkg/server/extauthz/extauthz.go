@@ -12,6 +12,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"go.opentelemetry.io/otel/trace"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -33,19 +34,33 @@ const MetadataNamespace = "authgate"
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
 	Engine *decision.Engine
+	// Tracer, when set, records a span per Check that continues the checked
+	// request's traceparent. Nil turns tracing off at the cost of one
+	// comparison.
+	Tracer trace.Tracer
 }
 
 // Check answers one CheckRequest. It always returns a CheckResponse (never a
 // gRPC error), so Envoy applies authgate's status rather than its own
 // status_on_error.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	if s.Tracer != nil {
+		return s.checkTraced(ctx, req)
+	}
+	_, d := s.decide(ctx, req)
+	return Response(d), nil
+}
+
+// decide returns the canonical request (for logs and spans, also when it
+// could not be read) and the decision.
+func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*request.Request, *decision.Decision) {
 	r, err := Request(req)
 	if err != nil {
 		d := s.Engine.BadRequest(err.Error())
 		s.Engine.Record(r, d, 0)
-		return Response(d), nil
+		return r, d
 	}
-	return Response(s.Engine.Check(ctx, r)), nil
+	return r, s.Engine.Check(ctx, r)
 }
 
 // Request builds the canonical request from a CheckRequest. The host is the

@@ -1,0 +1,5 @@
+//go:build !race
+
+package authrequest
+
+const raceEnabled = false

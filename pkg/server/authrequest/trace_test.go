@@ -1,0 +1,159 @@
+package authrequest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/go-logr/logr"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/authgate/authgate/pkg/authn"
+	"github.com/authgate/authgate/pkg/decision"
+	"github.com/authgate/authgate/pkg/policy"
+	"github.com/authgate/authgate/pkg/request"
+	"github.com/authgate/authgate/pkg/store"
+)
+
+// absent is an authenticator whose credential is never in the request, so
+// the anonymous rule decides without I/O.
+type absent struct{}
+
+func (absent) Name() string                  { return "bearer" }
+func (absent) Present(*request.Request) bool { return false }
+func (absent) Authenticate(context.Context, *request.Request) (*authn.Identity, error) {
+	return nil, errors.New("never called")
+}
+
+type absentFactory struct{}
+
+func (absentFactory) New(*policy.Authenticator) (authn.Authenticator, error) { return absent{}, nil }
+
+// anonymousEngine allows every request to shop.example.com anonymously: the
+// cheapest full decision, so what the adapter adds stands out.
+func anonymousEngine(t testing.TB) *decision.Engine {
+	t.Helper()
+	snap := store.Build([]*policy.Policy{{
+		Namespace: "shop", Name: "shop", Hosts: []string{"shop.example.com"},
+		Authenticators: []policy.Authenticator{{Name: "bearer", JWT: &policy.JWT{Issuer: "https://auth.example.com", Audiences: []string{"shop"}}}},
+		Rules:          []policy.Rule{{Name: "public", PathPrefix: "/", AllowAnonymous: true}},
+	}}, absentFactory{})
+	if len(snap.Problems()) > 0 {
+		t.Fatalf("policy problems: %+v", snap.Problems())
+	}
+	st := &store.Store{}
+	st.Apply(snap)
+	return &decision.Engine{Store: st, Log: logr.Discard()}
+}
+
+const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+// nopWriter discards the answer without allocating, so allocation counts
+// are the handler's own.
+type nopWriter struct{ h http.Header }
+
+func (w nopWriter) Header() http.Header       { return w.h }
+func (nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (nopWriter) WriteHeader(int)             {}
+
+func nginxRequest(target string) *http.Request {
+	hr := httptest.NewRequest(http.MethodGet, target, nil)
+	hr.Header.Set("X-Original-URL", "https://shop.example.com/x?token=secret")
+	hr.Header.Set("X-Original-Method", "POST")
+	hr.Header.Set("Traceparent", traceparent)
+	return hr
+}
+
+// TestUntracedServeAllocs: with tracing off (no Tracer), ServeHTTP
+// allocates exactly what deciding and answering allocate, even when the
+// request carries a traceparent: no header is read, no span started.
+func TestUntracedServeAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are noisy under the race detector; run without -race")
+	}
+	h := &Handler{Engine: anonymousEngine(t)}
+	hr := nginxRequest("/auth")
+	w := nopWriter{h: http.Header{}}
+	if r, d, _ := h.decide(hr.Context(), hr); !d.Allow {
+		t.Fatalf("want an allow for %+v, got %+v", r, d)
+	}
+	baseline := testing.AllocsPerRun(200, func() {
+		_, d, envoy := h.decide(hr.Context(), hr)
+		write(w, d, envoy)
+	})
+	got := testing.AllocsPerRun(200, func() { h.ServeHTTP(w, hr) })
+	if got > baseline {
+		t.Errorf("ServeHTTP without a tracer allocates %v times, deciding alone %v: tracing off must cost nothing", got, baseline)
+	}
+}
+
+// TestServeSpan: the span of an auth request describes the checked request
+// (not the subrequest) and names authgate's endpoint, never the path.
+func TestServeSpan(t *testing.T) {
+	tests := map[string]struct {
+		hr       *http.Request
+		wantName string
+		want     map[attribute.Key]string
+	}{
+		"ingress-nginx": {
+			hr:       nginxRequest("/auth"),
+			wantName: "POST /auth",
+			want: map[attribute.Key]string{
+				"http.route": "/auth", "http.request.method": "POST", "url.path": "/x", "url.scheme": "https",
+				"server.address": "shop.example.com", "http.response.status_code": "200",
+				"authgate.decision": "allow", "authgate.reason": "anonymous", "authgate.policy": "shop/shop", "authgate.rule": "public",
+			},
+		},
+		"envoy HTTP with a path below the prefix": {
+			hr: func() *http.Request {
+				hr := httptest.NewRequest(http.MethodGet, "http://shop.example.com/envoy/orders/42?token=secret", nil)
+				hr.Header.Set("Traceparent", traceparent)
+				return hr
+			}(),
+			wantName: "GET /envoy",
+			want:     map[attribute.Key]string{"http.route": "/envoy", "url.path": "/orders/42", "authgate.decision": "allow"},
+		},
+		"unknown endpoint": {
+			hr:       httptest.NewRequest(http.MethodGet, "/other/secret-path", nil),
+			wantName: "HTTP /",
+			want:     map[attribute.Key]string{"http.route": "/", "http.response.status_code": "400", "authgate.reason": "bad_request"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			exp := tracetest.NewInMemoryExporter()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+			h := &Handler{Engine: anonymousEngine(t), Tracer: tp.Tracer("test")}
+			h.ServeHTTP(httptest.NewRecorder(), tc.hr)
+			spans := exp.GetSpans()
+			if len(spans) != 1 {
+				t.Fatalf("%d spans, want 1", len(spans))
+			}
+			sp := spans[0]
+			if sp.Name != tc.wantName {
+				t.Errorf("name %q, want %q", sp.Name, tc.wantName)
+			}
+			if tc.hr.Header.Get("Traceparent") != "" && sp.Parent.SpanID().String() != "00f067aa0ba902b7" {
+				t.Errorf("parent %v, want the caller's span", sp.Parent.SpanID())
+			}
+			got := map[attribute.Key]string{}
+			for _, kv := range sp.Attributes {
+				got[kv.Key] = kv.Value.String()
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+			for k, v := range got {
+				if v == "secret" || v == "/x?token=secret" || v == "/other/secret-path" {
+					t.Errorf("the query or an unknown path leaked into %s = %q", k, v)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,171 @@
+package extauthz
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/go-logr/logr"
+	"go.opentelemetry.io/otel/attribute"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/authgate/authgate/pkg/authn"
+	"github.com/authgate/authgate/pkg/decision"
+	"github.com/authgate/authgate/pkg/policy"
+	"github.com/authgate/authgate/pkg/request"
+	"github.com/authgate/authgate/pkg/store"
+)
+
+// absent is an authenticator whose credential is never in the request, so
+// the anonymous rule decides without I/O.
+type absent struct{}
+
+func (absent) Name() string                  { return "bearer" }
+func (absent) Present(*request.Request) bool { return false }
+func (absent) Authenticate(context.Context, *request.Request) (*authn.Identity, error) {
+	return nil, errors.New("never called")
+}
+
+type absentFactory struct{}
+
+func (absentFactory) New(*policy.Authenticator) (authn.Authenticator, error) { return absent{}, nil }
+
+// anonymousEngine allows every request to shop.example.com anonymously: the
+// cheapest full decision, so what the adapter adds stands out.
+func anonymousEngine(t testing.TB) *decision.Engine {
+	t.Helper()
+	snap := store.Build([]*policy.Policy{{
+		Namespace: "shop", Name: "shop", Hosts: []string{"shop.example.com"},
+		Authenticators: []policy.Authenticator{{Name: "bearer", JWT: &policy.JWT{Issuer: "https://auth.example.com", Audiences: []string{"shop"}}}},
+		Rules:          []policy.Rule{{Name: "public", PathPrefix: "/", AllowAnonymous: true}},
+	}}, absentFactory{})
+	if len(snap.Problems()) > 0 {
+		t.Fatalf("policy problems: %+v", snap.Problems())
+	}
+	st := &store.Store{}
+	st.Apply(snap)
+	return &decision.Engine{Store: st, Log: logr.Discard()}
+}
+
+const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+// TestUntracedCheckAllocs: with tracing off (no Tracer), Check allocates
+// exactly what deciding and answering allocate, even when the checked
+// request carries a traceparent: no header is read, no span started.
+func TestUntracedCheckAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are noisy under the race detector; run without -race")
+	}
+	s := &Server{Engine: anonymousEngine(t)}
+	req := checkRequest("shop.example.com", "/x", "GET", map[string]string{"traceparent": traceparent, "x-request-id": "r1"}, nil)
+	ctx := context.Background()
+	if res, _ := s.Check(ctx, req); res.GetOkResponse() == nil {
+		t.Fatalf("want an allow, got %v", res)
+	}
+	baseline := testing.AllocsPerRun(200, func() {
+		r, _ := Request(req)
+		_ = Response(s.Engine.Check(ctx, r))
+	})
+	got := testing.AllocsPerRun(200, func() { _, _ = s.Check(ctx, req) })
+	if got > baseline {
+		t.Errorf("Check without a tracer allocates %v times, deciding alone %v: tracing off must cost nothing", got, baseline)
+	}
+}
+
+// TestCheckSpan: the span of a Check, for requests authgate can and cannot
+// read, with and without the caller's trace.
+func TestCheckSpan(t *testing.T) {
+	tests := map[string]struct {
+		req        *authv3.CheckRequest
+		wantParent string
+		want       map[attribute.Key]string
+	}{
+		"allowed, continuing the caller's trace": {
+			req:        checkRequest("shop.example.com", "/x?token=secret", "GET", map[string]string{"traceparent": traceparent}, nil),
+			wantParent: "00f067aa0ba902b7",
+			want: map[attribute.Key]string{
+				"rpc.system": "grpc", "rpc.service": "envoy.service.auth.v3.Authorization", "rpc.method": "Check",
+				"url.path": "/x", "server.address": "shop.example.com", "url.scheme": "https", "http.request.method": "GET",
+				"http.response.status_code": "200", "authgate.decision": "allow", "authgate.reason": "anonymous",
+				"authgate.policy": "shop/shop", "authgate.rule": "public",
+			},
+		},
+		"unreadable request, no caller trace": {
+			req: checkRequest("", "/", "BREW", nil, nil),
+			want: map[attribute.Key]string{
+				"http.request.method": "_OTHER", "http.request.method_original": "BREW",
+				"http.response.status_code": "400", "authgate.decision": "deny", "authgate.reason": "bad_request",
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			exp := tracetest.NewInMemoryExporter()
+			tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+			s := &Server{Engine: anonymousEngine(t), Tracer: tp.Tracer("test")}
+			if _, err := s.Check(context.Background(), tc.req); err != nil {
+				t.Fatal(err)
+			}
+			spans := exp.GetSpans()
+			if len(spans) != 1 {
+				t.Fatalf("%d spans, want 1", len(spans))
+			}
+			sp := spans[0]
+			if sp.Name != "envoy.service.auth.v3.Authorization/Check" {
+				t.Errorf("name %q", sp.Name)
+			}
+			if got := sp.Parent.SpanID(); (tc.wantParent == "" && got.IsValid()) || (tc.wantParent != "" && got.String() != tc.wantParent) {
+				t.Errorf("parent %v, want %q", got, tc.wantParent)
+			}
+			got := map[attribute.Key]string{}
+			for _, kv := range sp.Attributes {
+				got[kv.Key] = kv.Value.String()
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q", k, got[k], v)
+				}
+			}
+			for k, v := range got {
+				if k == "url.query" || v == "secret" || v == "/x?token=secret" {
+					t.Errorf("the query leaked into %s = %q", k, v)
+				}
+			}
+		})
+	}
+}
+
+// discard is a span processor that drops ended spans, so the benchmark
+// measures recording a span, not an exporter.
+type discard struct{}
+
+func (discard) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
+func (discard) OnEnd(sdktrace.ReadOnlySpan)                     {}
+func (discard) Shutdown(context.Context) error                  { return nil }
+func (discard) ForceFlush(context.Context) error                { return nil }
+
+// BenchmarkCheck is the adapter's cost per Check with tracing off, on and
+// sampled, and on but not sampled by the caller.
+func BenchmarkCheck(b *testing.B) {
+	sampled := checkRequest("shop.example.com", "/x", "GET", map[string]string{"traceparent": traceparent}, nil)
+	unsampled := checkRequest("shop.example.com", "/x", "GET", map[string]string{"traceparent": traceparent[:len(traceparent)-2] + "00"}, nil)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(discard{}))
+	for name, bc := range map[string]struct {
+		s   *Server
+		req *authv3.CheckRequest
+	}{
+		"tracing off":                    {s: &Server{Engine: anonymousEngine(b)}, req: sampled},
+		"tracing on, sampled":            {s: &Server{Engine: anonymousEngine(b), Tracer: tp.Tracer("bench")}, req: sampled},
+		"tracing on, caller not sampled": {s: &Server{Engine: anonymousEngine(b), Tracer: tp.Tracer("bench")}, req: unsampled},
+	} {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = bc.s.Check(ctx, bc.req)
+			}
+		})
+	}
+}
