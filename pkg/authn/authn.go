@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/authgate/authgate/pkg/policy"
@@ -36,6 +37,23 @@ type Identity struct {
 	Claims map[string]any
 	// ExpiresAt bounds how long a proxy may cache an allow; zero if unknown.
 	ExpiresAt time.Time
+
+	// memo holds what transports derive from the identity (the gRPC
+	// adapter's claims as dynamic metadata). Verified identities are cached
+	// and shared by every request with the same credential, so it is
+	// computed once per credential, not once per request.
+	memo sync.Map
+}
+
+// Memo returns what derive makes of the identity, computing it the first
+// time key is asked for. derive must depend on the identity alone, and the
+// value must not be modified afterwards: concurrent requests share it.
+func (id *Identity) Memo(key any, derive func(*Identity) any) any {
+	if v, ok := id.memo.Load(key); ok {
+		return v
+	}
+	v, _ := id.memo.LoadOrStore(key, derive(id))
+	return v
 }
 
 // Authenticator checks one kind of credential.

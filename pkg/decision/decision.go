@@ -42,8 +42,11 @@ const (
 
 // Header is one header name and value.
 type Header struct {
-	Name  string
+	Name  string // canonical MIME form, as HTTP/1.1 writes it
 	Value string
+	// Key is Name in lower case, as HTTP/2 and Envoy carry it, when the
+	// policy compiled it beforehand; "" means the transport lowers Name.
+	Key string
 }
 
 // Decision is everything an adapter needs to answer.

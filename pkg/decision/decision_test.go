@@ -419,3 +419,34 @@ func BenchmarkDecideCacheHit(b *testing.B) {
 		}
 	}
 }
+
+// TestHeaderStrippingPastSixtyFourNames holds the set-or-removed rule when a
+// policy names more headers than there are bits (the preset's and 64 of its
+// own), so the names past the 64th are compared by name.
+func TestHeaderStrippingPastSixtyFourNames(t *testing.T) {
+	wide := shop(false)
+	wide.Hosts = []string{"wide.example.com"}
+	wide.Response.Headers = nil
+	for i := range policy.MaxHeaders {
+		claim := "sub"
+		if i%3 == 0 {
+			claim = "absent" // not set this time: must be removed
+		}
+		wide.Response.Headers = append(wide.Response.Headers, policy.HeaderSpec{Name: fmt.Sprintf("X-H%02d", i), Claim: claim})
+	}
+	snap := snapshot(t, wide)
+	c := snap.Lookup("wide.example.com")
+	d := Decide(context.Background(), req("wide.example.com", "GET", "/api/x", "bearer alice"), snap, Options{})
+	if !d.Allow {
+		t.Fatalf("want allow, got %d %s", d.Status, d.Reason)
+	}
+	for _, name := range c.Strip {
+		set := headerValueOf(d.Set, name) != ""
+		if removed := slices.Contains(d.Remove, name); set == removed {
+			t.Errorf("%s: set=%v removed=%v; want exactly one", name, set, removed)
+		}
+	}
+	if got := headerValueOf(d.Set, "x-h62"); got != "alice" {
+		t.Errorf("x-h62 = %q, want alice", got)
+	}
+}

@@ -15,17 +15,17 @@ func setHeaders(d *Decision, c *store.Compiled) {
 	set := d.setBuf[:0]
 	var mask uint64 // bits of the names set this time
 	slow := false   // a name without a bit was set: compare names
-	add := func(name, value string, bit uint64) {
-		set = append(set, Header{Name: name, Value: value})
+	add := func(name, key, value string, bit uint64) {
+		set = append(set, Header{Name: name, Key: key, Value: value})
 		mask |= bit
 		slow = slow || bit == 0
 	}
 	if c.Authgear {
 		switch {
 		case d.Identity != nil:
-			add(store.SessionValidHeader, "true", c.SessionValidBit)
+			add(store.SessionValidHeader, store.SessionValidKey, "true", c.SessionValidBit)
 		case d.rejected:
-			add(store.SessionValidHeader, "false", c.SessionValidBit)
+			add(store.SessionValidHeader, store.SessionValidKey, "false", c.SessionValidBit)
 		}
 	}
 	for i := range c.Headers {
@@ -33,7 +33,7 @@ func setHeaders(d *Decision, c *store.Compiled) {
 		if h.Claim == "" {
 			// A fixed value goes on every allowed request of the policy, so
 			// the upstream can tell that authgate saw the request.
-			add(h.Name, h.Value, h.Bit)
+			add(h.Name, h.Key, h.Value, h.Bit)
 			continue
 		}
 		if d.Identity == nil {
@@ -44,7 +44,7 @@ func setHeaders(d *Decision, c *store.Compiled) {
 			continue
 		}
 		if s, ok := headerValue(v, h.Join); ok {
-			add(h.Name, s, h.Bit)
+			add(h.Name, h.Key, s, h.Bit)
 		}
 	}
 	d.Set = set

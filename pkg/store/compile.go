@@ -3,7 +3,8 @@ package store
 import (
 	"fmt"
 	"net/textproto"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/authgate/authgate/pkg/authn"
@@ -45,6 +46,7 @@ type Rule struct {
 // HeaderPlan says how one identity header is filled.
 type HeaderPlan struct {
 	Name  string // canonical, e.g. X-User-Id
+	Key   string // Name in lower case, computed once (see decision.Header)
 	Claim string // the claim to read; empty for a fixed value
 	Value string // the fixed value
 	Join  string // separator for array claims
@@ -58,6 +60,9 @@ type HeaderPlan struct {
 
 // SessionValidHeader is the authgear preset's outcome header.
 const SessionValidHeader = "X-Authgear-Session-Valid"
+
+// SessionValidKey is SessionValidHeader in lower case.
+const SessionValidKey = "x-authgear-session-valid"
 
 // authgearHeaders are the headers Authgear's resolver sets, from a token's
 // claims (the claim names Authgear puts in its access tokens).
@@ -102,7 +107,7 @@ func PrefixMatch(prefix, path string) bool {
 	return len(path) == len(prefix) || prefix[len(prefix)-1] == '/' || path[len(prefix)] == '/'
 }
 
-func compile(p *policy.Policy, f Factory) (*Compiled, error) {
+func compile(p *policy.Policy, f Factory, m *buildMemo) (*Compiled, error) {
 	c := &Compiled{Policy: p, Key: p.Key()}
 	byName := make(map[string]authn.Authenticator, len(p.Authenticators))
 	all := make([]authn.Authenticator, 0, len(p.Authenticators))
@@ -152,34 +157,84 @@ func compile(p *policy.Policy, f Factory) (*Compiled, error) {
 	if c.Authgear {
 		names = append(names, SessionValidHeader)
 	}
-	c.Strip = stripList(names)
-	assignBits(c)
+	m.headerNames(c, names)
 	return c, nil
 }
 
-// assignBits gives every distinct lower-case header name the policy may set
-// a bit, and marks each Strip entry with the bit of the name it is.
-func assignBits(c *Compiled) {
-	bits := make(map[string]uint64, len(c.Headers)+1)
-	bitOf := func(name string) uint64 {
-		l := strings.ToLower(name)
-		b, ok := bits[l]
-		if !ok && len(bits) < 64 {
-			b = 1 << len(bits)
-			bits[l] = b
+// buildMemo shares what policies with the same header names have in common
+// within one Build: their strip list and header bits. Thousands of tenants
+// with the same response settings then cost one list, in time and memory.
+type buildMemo struct {
+	names map[string]*nameInfo
+}
+
+// nameInfo is what compile derives from a policy's header names.
+type nameInfo struct {
+	bits       []string // the lower-case name each bit stands for
+	planBits   []uint64 // per header plan
+	keys       []string // per header plan: its name in lower case
+	sessionBit uint64
+	strip      []string
+	stripBits  []uint64
+}
+
+// headerNames fills c's Strip, StripBits and SessionValidBit, and each
+// plan's Bit and Key, from names: the default header, each plan's name,
+// then (authgear) the session-valid header.
+func (m *buildMemo) headerNames(c *Compiled, names []string) {
+	// The preset's flag is part of the key: a policy without it may still
+	// name a header X-Authgear-Session-Valid.
+	key := strconv.FormatBool(c.Authgear) + "\x00" + strings.Join(names, "\x00")
+	info, ok := m.names[key]
+	if !ok {
+		info = deriveNames(c)
+		info.strip = stripList(names)
+		info.stripBits = make([]uint64, len(info.strip))
+		for i, n := range info.strip {
+			info.stripBits[i] = info.bitOf(n)
 		}
-		return b
+		if m.names == nil {
+			m.names = map[string]*nameInfo{}
+		}
+		m.names[key] = info
 	}
 	for i := range c.Headers {
-		c.Headers[i].Bit = bitOf(c.Headers[i].Name)
+		c.Headers[i].Bit, c.Headers[i].Key = info.planBits[i], info.keys[i]
+	}
+	c.SessionValidBit = info.sessionBit
+	c.Strip, c.StripBits = info.strip, info.stripBits
+}
+
+// deriveNames gives every distinct lower-case header name the policy may set
+// a bit (the first 64 of them), and lowers each plan's name once for the
+// transports that want it so.
+func deriveNames(c *Compiled) *nameInfo {
+	info := &nameInfo{planBits: make([]uint64, len(c.Headers)), keys: make([]string, len(c.Headers))}
+	assign := func(lower string) uint64 {
+		if b := info.bitOf(lower); b != 0 || len(info.bits) >= 64 {
+			return b
+		}
+		info.bits = append(info.bits, lower)
+		return 1 << (len(info.bits) - 1)
+	}
+	for i := range c.Headers {
+		info.keys[i] = strings.ToLower(c.Headers[i].Name)
+		info.planBits[i] = assign(info.keys[i])
 	}
 	if c.Authgear {
-		c.SessionValidBit = bitOf(SessionValidHeader)
+		info.sessionBit = assign(SessionValidKey)
 	}
-	c.StripBits = make([]uint64, len(c.Strip))
-	for i, n := range c.Strip {
-		c.StripBits[i] = bits[n]
+	return info
+}
+
+// bitOf is the bit of a lower-case name, 0 if it has none.
+func (n *nameInfo) bitOf(lower string) uint64 {
+	for i, b := range n.bits {
+		if b == lower {
+			return 1 << i
+		}
 	}
+	return 0
 }
 
 // stripList returns the lower-case names and their underscore variants,
@@ -187,16 +242,14 @@ func assignBits(c *Compiled) {
 // otherwise let "X_User_Id" reach an application that normalises it to
 // X-User-Id (CGI-style frameworks do).
 func stripList(names []string) []string {
-	seen := map[string]bool{}
+	out := make([]string, 0, 2*len(names))
 	for _, n := range names {
 		l := strings.ToLower(n)
-		seen[l] = true
-		seen[strings.ReplaceAll(l, "-", "_")] = true
+		out = append(out, l)
+		if u := strings.ReplaceAll(l, "-", "_"); u != l {
+			out = append(out, u)
+		}
 	}
-	out := make([]string, 0, len(seen))
-	for n := range seen {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	slices.Sort(out)
+	return slices.Clip(slices.Compact(out))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -261,3 +262,59 @@ func BenchmarkLookup(b *testing.B) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestHeaderBits pins what the hot path relies on: every strip entry that a
+// plan (or the preset's session-valid header) sets carries that plan's bit,
+// every other entry 0; each plan's Key is its lower-case name; and policies
+// that share header names share the derived lists, except across the
+// authgear preset, whose session-valid header is not a plan.
+func TestHeaderBits(t *testing.T) {
+	custom := pol("a", "custom", 1, "a.com")
+	custom.Response = policy.Response{Headers: []policy.HeaderSpec{{Name: "X-User-Id", Claim: "sub"}, {Name: "X-Tenant", Value: "t1"}}}
+	same := pol("a", "same", 2, "b.com")
+	same.Response = custom.Response
+	preset := pol("a", "preset", 3, "c.com")
+	preset.Response = policy.Response{Preset: policy.PresetAuthgear}
+	// No preset, but plans with the preset's names and X-Authgear-Session-Valid
+	// last: the same list of names as preset's.
+	lookalike := pol("a", "lookalike", 4, "d.com")
+	for _, h := range authgearHeaders {
+		lookalike.Response.Headers = append(lookalike.Response.Headers, policy.HeaderSpec{Name: h.Name, Claim: h.Claim})
+	}
+	lookalike.Response.Headers = append(lookalike.Response.Headers, policy.HeaderSpec{Name: SessionValidHeader, Value: "true"})
+
+	snap := Build([]*policy.Policy{custom, same, preset, lookalike}, factory{})
+	for _, host := range []string{"a.com", "b.com", "c.com", "d.com"} {
+		c := snap.Lookup(host)
+		if c == nil {
+			t.Fatalf("%s: no policy (problems %v)", host, snap.Problems())
+		}
+		owner := map[string]uint64{}
+		for _, h := range c.Headers {
+			if h.Key != strings.ToLower(h.Name) || h.Bit == 0 {
+				t.Fatalf("%s: plan %s has key %q bit %b", host, h.Name, h.Key, h.Bit)
+			}
+			owner[h.Key] = h.Bit
+		}
+		if c.Authgear {
+			if c.SessionValidBit == 0 {
+				t.Fatalf("%s: no session-valid bit", host)
+			}
+			owner[SessionValidKey] = c.SessionValidBit
+		}
+		if len(c.StripBits) != len(c.Strip) {
+			t.Fatalf("%s: %d strip bits for %d names", host, len(c.StripBits), len(c.Strip))
+		}
+		for i, name := range c.Strip {
+			if c.StripBits[i] != owner[name] {
+				t.Fatalf("%s: strip %s has bit %b, want %b", host, name, c.StripBits[i], owner[name])
+			}
+		}
+	}
+	if a, b := snap.Lookup("a.com"), snap.Lookup("b.com"); &a.Strip[0] != &b.Strip[0] {
+		t.Fatal("policies with the same header names should share one strip list")
+	}
+	if c, d := snap.Lookup("c.com"), snap.Lookup("d.com"); len(c.Headers) == len(d.Headers) {
+		t.Fatalf("the preset and its lookalike should differ in plans: %d and %d", len(c.Headers), len(d.Headers))
+	}
+}

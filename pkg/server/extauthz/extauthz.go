@@ -19,6 +19,7 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/decision"
 	"github.com/authgate/authgate/pkg/request"
 )
@@ -150,39 +151,74 @@ func grpcCode(status int) codes.Code {
 	return codes.Internal
 }
 
+// headerOptions builds the options in three allocations, whatever their
+// number, instead of two per header: this runs on every allowed request.
 func headerOptions(hs []decision.Header) []*corev3.HeaderValueOption {
-	out := make([]*corev3.HeaderValueOption, 0, len(hs))
-	for _, h := range hs {
-		out = append(out, &corev3.HeaderValueOption{
-			Header: &corev3.HeaderValue{Key: strings.ToLower(h.Name), Value: h.Value},
-			// Overwrite, so a client's copy of an identity header is replaced,
-			// never joined with authgate's value.
-			AppendAction: corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-		})
+	opts := make([]corev3.HeaderValueOption, len(hs))
+	vals := make([]corev3.HeaderValue, len(hs))
+	out := make([]*corev3.HeaderValueOption, len(hs))
+	for i, h := range hs {
+		key := h.Key
+		if key == "" {
+			key = strings.ToLower(h.Name)
+		}
+		vals[i].Key, vals[i].Value = key, h.Value
+		opts[i].Header = &vals[i]
+		// Overwrite, so a client's copy of an identity header is replaced,
+		// never joined with authgate's value.
+		opts[i].AppendAction = corev3.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD
+		out[i] = &opts[i]
 	}
 	return out
 }
 
+// stringValues holds metadata's string values, allocated together.
+type stringValues struct {
+	strs [5]structpb.Value_StringValue
+	vals [5]structpb.Value
+	n    int
+}
+
+// claimsKey memoises an identity's claims as a protobuf value.
+type claimsKey struct{}
+
 // metadata is the identity as dynamic metadata, for Envoy filters after
 // ext_authz (RBAC, Lua, access logs).
 func metadata(d *decision.Decision) *structpb.Struct {
-	fields := map[string]*structpb.Value{
-		"policy": structpb.NewStringValue(d.Policy),
-		"rule":   structpb.NewStringValue(d.Rule),
-		"reason": structpb.NewStringValue(string(d.Reason)),
+	// The five string values share one allocation.
+	box := new(stringValues)
+	str := func(s string) *structpb.Value {
+		i := box.n
+		box.n++
+		box.strs[i].StringValue = s
+		box.vals[i].Kind = &box.strs[i]
+		return &box.vals[i]
 	}
+	fields := make(map[string]*structpb.Value, 6)
+	fields["policy"] = str(d.Policy)
+	fields["rule"] = str(d.Rule)
+	fields["reason"] = str(string(d.Reason))
 	if d.Identity != nil {
-		fields["authenticator"] = structpb.NewStringValue(d.Authenticator)
-		fields["subject"] = structpb.NewStringValue(d.Identity.Subject)
-		// Claims that do not convert (not JSON types) are left out rather
-		// than failing the allow.
-		if claims, err := structpb.NewStruct(d.Identity.Claims); err == nil {
-			fields["claims"] = structpb.NewStructValue(claims)
+		fields["authenticator"] = str(d.Authenticator)
+		fields["subject"] = str(d.Identity.Subject)
+		// The claims convert once per cached identity; claims that do not
+		// convert (not JSON types) are left out rather than failing the
+		// allow. Marshalling only reads the shared value.
+		if claims, _ := d.Identity.Memo(claimsKey{}, claimsValue).(*structpb.Value); claims != nil {
+			fields["claims"] = claims
 		}
 	}
 	return &structpb.Struct{Fields: map[string]*structpb.Value{
 		MetadataNamespace: structpb.NewStructValue(&structpb.Struct{Fields: fields}),
 	}}
+}
+
+func claimsValue(id *authn.Identity) any {
+	claims, err := structpb.NewStruct(id.Claims)
+	if err != nil {
+		return (*structpb.Value)(nil)
+	}
+	return structpb.NewStructValue(claims)
 }
 
 // RecoverInterceptor turns a panic in any handler into an answer: a 503

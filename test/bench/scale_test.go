@@ -1,0 +1,149 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+
+	"github.com/authgate/authgate/pkg/devissuer"
+	"github.com/authgate/authgate/pkg/policy"
+	"github.com/authgate/authgate/pkg/server"
+	"github.com/authgate/authgate/pkg/source"
+	"github.com/authgate/authgate/test/resolver"
+)
+
+// manyPolicies renders n policies like the one in decide_test.go, each for
+// its own host, sharing one issuer and one resolver (as tenants of one IdP
+// would).
+func manyPolicies(b *testing.B, n int, issuer, resolve string) []*policy.Policy {
+	b.Helper()
+	var buf bytes.Buffer
+	for i := range n {
+		doc := strings.NewReplacer(
+			"{{ISSUER}}", issuer, "{{RESOLVER}}", resolve,
+			"name: shop, namespace: shop", fmt.Sprintf("name: p%d, namespace: ns%d", i, i%100),
+			`"shop.example.com"`, fmt.Sprintf(`"h%d.example.com", "*.w%d.example.com"`, i, i),
+		).Replace(policies)
+		buf.WriteString("---\n")
+		buf.WriteString(doc)
+	}
+	ps, err := source.ParseFile("many.yaml", buf.Bytes(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ps
+}
+
+// BenchmarkSnapshotBuild is the time to compile 10, 1,000 and 10,000
+// policies into a snapshot and make it current (server.Apply): what a
+// policy change costs. The goal at 10,000 is at most 1 s.
+func BenchmarkSnapshotBuild(b *testing.B) {
+	iss, err := devissuer.New(devissuer.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = iss.Close() })
+	for _, n := range []int{10, 1000, 10000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			srv, err := server.New(ctx, server.Config{Log: logr.Discard()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ps := manyPolicies(b, n, iss.URL, "http://127.0.0.1:1/resolve")
+			b.ReportAllocs()
+			for b.Loop() {
+				if snap := srv.Apply(ps); len(snap.Problems()) > 0 {
+					b.Fatal(snap.Problems()[0].Message)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkScale10k loads 10,000 policies, warms the caches with 10,000
+// verified tokens and 10,000 resolved sessions, and reports the process's
+// resident set (rss-MiB, from /proc/self/status; it includes the issuer, the
+// resolver double and the test binary, so it bounds authgate's from above)
+// and the Go heap in use. The goal is at most 100 MiB. Each iteration is
+// one decision on a warm cache at a host among the 10,000.
+func BenchmarkScale10k(b *testing.B) {
+	const n = 10000
+	iss, err := devissuer.New(devissuer.Config{Algorithms: []string{"ES256"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = iss.Close() })
+	res := resolver.NewAuthgear(resolver.AuthgearConfig{})
+	b.Cleanup(res.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	srv, err := server.New(ctx, server.Config{Log: logr.Discard()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.Apply(manyPolicies(b, n, iss.URL, res.ResolveURL()))
+	e := srv.Engine()
+	for i := range n {
+		tok, err := iss.Mint(devissuer.Token{Subject: "user-" + strconv.Itoa(i), Audience: []string{"shop"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := realistic(map[string]string{"authorization": "Bearer " + tok})
+		r.Host = "h" + strconv.Itoa(i) + ".example.com"
+		if d := e.Check(ctx, r); !d.Allow {
+			b.Fatalf("token %d: %s %s", i, d.Reason, d.Detail)
+		}
+		cookie := "sess-" + strconv.Itoa(i)
+		res.AddSession(cookie, resolver.Session{UserID: "user-" + strconv.Itoa(i)})
+		r = realistic(map[string]string{"cookie": "session=" + cookie})
+		r.Host = "a.w" + strconv.Itoa(i) + ".example.com"
+		if d := e.Check(ctx, r); !d.Allow {
+			b.Fatalf("session %d: %s %s", i, d.Reason, d.Detail)
+		}
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(rssMiB(b), "rss-MiB")
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MiB")
+
+	r := realistic(map[string]string{"cookie": "session=sess-4242"})
+	r.Host = "a.w4242.example.com"
+	b.ReportAllocs()
+	for b.Loop() {
+		if d := e.Check(ctx, r); !d.Allow {
+			b.Fatal(d.Reason)
+		}
+	}
+}
+
+func rssMiB(b *testing.B) float64 {
+	b.Helper()
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return float64(kb) / 1024
+		}
+	}
+	b.Fatal("no VmRSS in /proc/self/status")
+	return 0
+}
