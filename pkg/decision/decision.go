@@ -88,7 +88,7 @@ type Decision struct {
 	// of three. Sized for the authgear preset plus a few headers of the
 	// policy's own; a longer list grows on the heap as usual.
 	setBuf    [12]Header
-	removeBuf [24]string
+	removeBuf [32]string
 }
 
 // Options tune Decide.

@@ -76,6 +76,20 @@ var authgearHeaders = []HeaderPlan{
 	{Name: "X-Authgear-Session-Authenticated-At", Claim: "auth_time"},
 }
 
+// AlwaysStripped are identity headers removed from every allowed request
+// (with their underscore spellings), on top of those the policy may set,
+// because applications commonly trust them: authgate's default header,
+// oauth2-proxy's (which ingress-nginx setups forward), Authgear's resolver
+// headers, and X-User-Id. Removal reaches the application where the proxy
+// applies it (Envoy: headers_to_remove); nginx and Traefik copy only the
+// headers their configuration names, so the samples name these too.
+var AlwaysStripped = []string{
+	policy.DefaultUserHeader, "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Preferred-Username",
+	"X-Authgear-User-Id", "X-Authgear-User-Anonymous", "X-Authgear-User-Verified", "X-Authgear-User-Can-Reauthenticate",
+	"X-Authgear-User-Roles", "X-Authgear-Session-Amr", "X-Authgear-Session-Authenticated-At", SessionValidHeader,
+	"X-User-Id",
+}
+
 // Match returns the first rule that matches the method and canonical path.
 func (c *Compiled) Match(method, path string) *Rule {
 	for i := range c.Rules {
@@ -147,15 +161,13 @@ func compile(p *policy.Policy, f Factory, m *buildMemo) (*Compiled, error) {
 	if len(c.Headers) == 0 && !c.Authgear {
 		c.Headers = []HeaderPlan{{Name: policy.DefaultUserHeader, Claim: "sub"}}
 	}
-	// The default header is always stripped: apps written against another
-	// policy's defaults (or ingress-nginx's auth-response-headers) may trust it.
-	names := make([]string, 0, len(c.Headers)+2)
-	names = append(names, policy.DefaultUserHeader)
+	// Well-known identity headers are always stripped, whatever this policy
+	// sets: applications written for Authgear's resolver, oauth2-proxy or
+	// another policy's defaults may trust them.
+	names := make([]string, 0, len(AlwaysStripped)+len(c.Headers)+1)
+	names = append(names, AlwaysStripped...)
 	for _, h := range c.Headers {
 		names = append(names, h.Name)
-	}
-	if c.Authgear {
-		names = append(names, SessionValidHeader)
 	}
 	m.headerNames(c, names)
 	return c, nil
@@ -179,8 +191,7 @@ type nameInfo struct {
 }
 
 // headerNames fills c's Strip, StripBits and SessionValidBit, and each
-// plan's Bit and Key, from names: the default header, each plan's name,
-// then (authgear) the session-valid header.
+// plan's Bit and Key, from names: AlwaysStripped, then each plan's name.
 func (m *buildMemo) headerNames(c *Compiled, names []string) {
 	// The preset's flag is part of the key: a policy without it may still
 	// name a header X-Authgear-Session-Valid.

@@ -20,6 +20,7 @@ import (
 	"github.com/authgate/authgate/pkg/devissuer"
 	"github.com/authgate/authgate/pkg/server"
 	"github.com/authgate/authgate/pkg/source"
+	"github.com/authgate/authgate/pkg/store"
 )
 
 // repoRoot is where the shipped files are, seen from this package.
@@ -37,17 +38,21 @@ const (
 	authURL        = "http://authgate.authgate.svc.cluster.local:8080/auth"
 )
 
-// identityHeaders is every header authgate may set upstream: the default
-// X-Auth-Request-User, the spec.response headers the sample policies use,
-// and the authgear preset's (docs/policy.md, spec.response). A proxy whose
-// recipe copies response headers by name must copy, and so overwrite, each.
-var identityHeaders = []string{
-	"X-Auth-Request-User",
-	"X-User-Id", "X-Tenant", "X-Gateway",
-	"X-Authgear-Session-Valid", "X-Authgear-User-Id", "X-Authgear-User-Anonymous",
-	"X-Authgear-User-Verified", "X-Authgear-User-Can-Reauthenticate", "X-Authgear-User-Roles",
-	"X-Authgear-Session-Amr", "X-Authgear-Session-Authenticated-At",
-}
+// identityHeaders is every header a proxy's recipe must name: those
+// authgate may set upstream (the default X-Auth-Request-User, the
+// spec.response headers the sample policies use, and the authgear preset's,
+// docs/policy.md) and the rest of store.AlwaysStripped, which authgate never
+// sets and removes from every allowed request. A proxy whose recipe copies
+// response headers by name must copy, and so overwrite or drop, each.
+var identityHeaders = func() []string {
+	hs := []string{"X-User-Id", "X-Tenant", "X-Gateway"}
+	for _, h := range store.AlwaysStripped {
+		if !slices.ContainsFunc(hs, func(s string) bool { return strings.EqualFold(s, h) }) {
+			hs = append(hs, h)
+		}
+	}
+	return hs
+}()
 
 // checkHeaderList fails unless names holds every identity header exactly
 // once (case-insensitively) and nothing else.
@@ -68,7 +73,7 @@ func checkHeaderList(t *testing.T, what string, names []string) {
 		delete(seen, strings.ToLower(want))
 	}
 	for n := range seen {
-		t.Errorf("%s lists %q, which authgate never sets", what, n)
+		t.Errorf("%s lists %q, which authgate neither sets nor strips", what, n)
 	}
 }
 
