@@ -36,6 +36,12 @@ func TestAuthgateRunsWithChartRBAC(t *testing.T) {
 			args:     []string{"--set", "config.watchNamespaces={run-ns-policies}"},
 			policyNS: "run-ns-policies",
 		},
+		// Tracing to a collector that is not there: the chart's tracing
+		// flags parse, and authgate serves and writes status regardless.
+		"tracing": {
+			args:     []string{"--set", "tracing.otlpEndpoint=127.0.0.1:1", "--set", "tracing.insecure=true", "--set", "tracing.sampleRatio=0.5"},
+			policyNS: "run-tracing-policies",
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
