@@ -68,9 +68,19 @@ lint: ## golangci-lint (built from the module proxy by hack/tools.sh)
 fuzz: ## Run every fuzz target for FUZZTIME (make fuzz FUZZTIME=1m)
 	bash hack/fuzz.sh $(FUZZTIME)
 
+# make bench runs every Go benchmark BENCH_COUNT times into BENCH_OUT and
+# summarises it with benchstat; BENCH_BASE=<an earlier BENCH_OUT> compares.
+BENCH_COUNT ?= 6
+BENCH_OUT   ?= $(BIN)/bench.txt
+BENCH_BASE  ?=
+BENCHSTAT   := $(TOOLS_DIR)/benchstat
+
 .PHONY: bench
-bench: ## Go benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+bench: ## Go benchmarks, -count BENCH_COUNT, summarised (or compared with BENCH_BASE) by benchstat (docs/performance.md)
+	TOOLS_DIR=$(TOOLS_DIR) bash hack/tools.sh benchstat
+	mkdir -p $(dir $(BENCH_OUT))
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m $(PKGS) | tee $(BENCH_OUT)
+	$(BENCHSTAT) $(BENCH_BASE) $(BENCH_OUT)
 
 .PHONY: load
 load: ## Load authgate over gRPC and HTTP against trivial floors (docs/performance.md)

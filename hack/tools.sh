@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds development tools from the Go module proxy into TOOLS_DIR (outside the
 # work tree, so clones share them), skipping any already built at the pinned
-# version. Usage: hack/tools.sh golangci-lint controller-gen helm
+# version. Usage: hack/tools.sh golangci-lint controller-gen helm benchstat
 set -euo pipefail
 TOOLS_DIR="${TOOLS_DIR:-$HOME/.cache/authgate/bin}"
 mkdir -p "$TOOLS_DIR"
@@ -10,6 +10,7 @@ declare -A pkg=(
   [golangci-lint]="github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0"
   [controller-gen]="sigs.k8s.io/controller-tools/cmd/controller-gen@v0.21.0"
   [helm]="helm.sh/helm/v3/cmd/helm@v3.22.0"
+  [benchstat]="golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da"
 )
 
 # Link-time settings a tool's own release build makes. helm's Makefile stamps

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -31,6 +32,7 @@ func main() {
 	transports := flag.String("transports", "grpc,http", "comma-separated transports: grpc,http")
 	flag.IntVar(&cfg.Pool, "pool", 60000, "credentials pre-made for token-new and cookie-cold (reused round-robin if a run needs more)")
 	jsonOut := flag.Bool("json", false, "print the report as JSON instead of a table")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (client, authgate and floors share the process) to this file")
 	flag.Parse()
 	if *scenarios != "all" {
 		cfg.Scenarios = strings.Split(*scenarios, ",")
@@ -43,11 +45,25 @@ func main() {
 	}
 }
 
+// cpuProfile is the -cpuprofile file, "" for none.
+var cpuProfile string
+
 // run measures and prints the report; main only exits, so deferred
 // clean-ups here always run.
 func run(cfg Config, jsonOut bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rep, err := Run(ctx, cfg, os.Stderr)
 	if err != nil {
 		return err

@@ -31,10 +31,11 @@ type serverFlags struct {
 	trustedProxies string
 	logLevel       string
 	shutdownGrace  time.Duration
-	enablePprof    bool
 	denyReason     string
+	enablePprof    bool
 	denyUpstream   string
 	denyLinkLocal  bool
+	metaClaims     bool
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet, addrHost string) {
@@ -44,10 +45,11 @@ func (f *serverFlags) register(fs *flag.FlagSet, addrHost string) {
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-* headers are trusted (Traefik ForwardAuth)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error, or a verbosity 0-10 (decisions log at 1)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight checks may take to finish on shutdown")
-	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve net/http/pprof under /debug/pprof/ on the metrics address (keep that port private)")
 	fs.StringVar(&f.denyReason, "deny-reason", "send", "send or omit the reason code (X-Authgate-Reason) on denials whose policy does not set spec.response.denyReason, and on denials without a policy")
+	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve net/http/pprof under /debug/pprof/ on the metrics address (keep that port private)")
 	fs.StringVar(&f.denyUpstream, "deny-upstream-cidrs", "", "comma-separated CIDRs authgate never connects to for URLs from policies (JWKS, discovery, resolvers, introspection), e.g. 127.0.0.0/8,10.0.0.0/8")
 	fs.BoolVar(&f.denyLinkLocal, "deny-link-local", false, "also deny link-local networks (169.254.0.0/16 with cloud metadata endpoints, fe80::/10) to URLs from policies")
+	fs.BoolVar(&f.metaClaims, "grpc-metadata-claims", false, "add the credential's claims to the ext_authz dynamic metadata of allowed requests (for Envoy RBAC on claims; Envoy's access logs may then record them)")
 }
 
 func (f *serverFlags) config(log logr.Logger) (server.Config, error) {
@@ -55,7 +57,6 @@ func (f *serverFlags) config(log logr.Logger) (server.Config, error) {
 		HTTPAddr: f.httpAddr, GRPCAddr: f.grpcAddr, MetricsAddr: f.metricsAddr,
 		Log: log, ShutdownGrace: f.shutdownGrace,
 	}
-	cfg.EnablePprof = f.enablePprof
 	switch strings.ToLower(f.denyReason) {
 	case "send":
 	case "omit":
@@ -63,6 +64,8 @@ func (f *serverFlags) config(log logr.Logger) (server.Config, error) {
 	default:
 		return cfg, fmt.Errorf("--deny-reason must be send or omit, not %q", f.denyReason)
 	}
+	cfg.EnablePprof = f.enablePprof
+	cfg.MetadataClaims = f.metaClaims
 	for _, s := range strings.Split(f.trustedProxies, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue

@@ -70,6 +70,9 @@ type Config struct {
 	// "(invalid_token)") from clients, for policies that do not set
 	// spec.response.denyReason and for denials without a policy.
 	OmitDenyReason bool
+	// MetadataClaims adds the claims to the ext_authz dynamic metadata of
+	// allowed requests (extauthz.Server.MetadataClaims).
+	MetadataClaims bool
 	// TracerProvider, when set, records a span per check (continuing the
 	// checked request's traceparent) with child spans for JWKS fetches,
 	// discovery, session resolvers and introspection. Nil: tracing off, at
@@ -293,7 +296,7 @@ func (s *Server) build() {
 			})),
 			grpc.ChainStreamInterceptor(grpcMetrics.StreamServerInterceptor()),
 		)
-		authv3.RegisterAuthorizationServer(s.grpcSrv, &extauthz.Server{Engine: s.engine, Tracer: s.tracer})
+		authv3.RegisterAuthorizationServer(s.grpcSrv, &extauthz.Server{Engine: s.engine, Tracer: s.tracer, MetadataClaims: s.cfg.MetadataClaims})
 		healthpb.RegisterHealthServer(s.grpcSrv, s.health)
 		reflection.Register(s.grpcSrv)
 		grpcMetrics.InitializeMetrics(s.grpcSrv)

@@ -39,6 +39,12 @@ type Server struct {
 	// request's traceparent. Nil turns tracing off at the cost of one
 	// comparison.
 	Tracer trace.Tracer
+	// MetadataClaims adds the credential's claims to the dynamic metadata
+	// of allowed requests, for Envoy filters that read them (RBAC on a
+	// claim). Off by default: claims may carry personal data that Envoy's
+	// access logs would then record, and converting and sending them is most
+	// of the cost of a cached allow's answer.
+	MetadataClaims bool
 }
 
 // Check answers one CheckRequest. It always returns a CheckResponse (never a
@@ -49,7 +55,12 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		return s.checkTraced(ctx, req)
 	}
 	_, d := s.decide(ctx, req)
-	return Response(d), nil
+	return s.response(d), nil
+}
+
+// response is Response with the server's settings.
+func (s *Server) response(d *decision.Decision) *authv3.CheckResponse {
+	return response(d, s.MetadataClaims)
 }
 
 // decide returns the canonical request (for logs and spans, also when it
@@ -114,13 +125,16 @@ func Request(req *authv3.CheckRequest) (*request.Request, error) {
 // Response maps a Decision to a CheckResponse: OK with headers to set
 // (overwriting client copies) and to remove on allow; a denied response with
 // authgate's status, headers and body otherwise.
-func Response(d *decision.Decision) *authv3.CheckResponse {
+func Response(d *decision.Decision) *authv3.CheckResponse { return response(d, false) }
+
+// response is Response, with the claims in the metadata if withClaims.
+func response(d *decision.Decision, withClaims bool) *authv3.CheckResponse {
 	if d.Allow {
 		ok := &authv3.OkHttpResponse{
 			Headers:         headerOptions(d.Set),
 			HeadersToRemove: d.Remove,
 		}
-		meta := metadata(d)
+		meta := metadata(d, withClaims)
 		return &authv3.CheckResponse{
 			Status:          &rpcstatus.Status{Code: int32(codes.OK)},
 			HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
@@ -184,7 +198,7 @@ type claimsKey struct{}
 
 // metadata is the identity as dynamic metadata, for Envoy filters after
 // ext_authz (RBAC, Lua, access logs).
-func metadata(d *decision.Decision) *structpb.Struct {
+func metadata(d *decision.Decision, withClaims bool) *structpb.Struct {
 	// The five string values share one allocation.
 	box := new(stringValues)
 	str := func(s string) *structpb.Value {
@@ -201,11 +215,14 @@ func metadata(d *decision.Decision) *structpb.Struct {
 	if d.Identity != nil {
 		fields["authenticator"] = str(d.Authenticator)
 		fields["subject"] = str(d.Identity.Subject)
-		// The claims convert once per cached identity; claims that do not
-		// convert (not JSON types) are left out rather than failing the
-		// allow. Marshalling only reads the shared value.
-		if claims, _ := d.Identity.Memo(claimsKey{}, claimsValue).(*structpb.Value); claims != nil {
-			fields["claims"] = claims
+		// With Server.MetadataClaims, the claims convert once per cached
+		// identity; claims that do not convert (not JSON types) are left out
+		// rather than failing the allow. Marshalling only reads the shared
+		// value.
+		if withClaims {
+			if claims, _ := d.Identity.Memo(claimsKey{}, claimsValue).(*structpb.Value); claims != nil {
+				fields["claims"] = claims
+			}
 		}
 	}
 	return &structpb.Struct{Fields: map[string]*structpb.Value{

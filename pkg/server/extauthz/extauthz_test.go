@@ -104,7 +104,26 @@ func TestResponse(t *testing.T) {
 		t.Fatalf("metadata = %v", meta)
 	}
 	if _, ok := meta["claims"]; ok {
-		t.Fatal("claims that do not convert must be left out, not half-converted")
+		t.Fatal("claims are in the metadata only with Server.MetadataClaims")
+	}
+
+	// With MetadataClaims: claims that convert are there, once converted
+	// per identity; claims that do not convert are left out, not
+	// half-converted.
+	good := &authn.Identity{Subject: "alice", Claims: map[string]any{"sub": "alice", "roles": []any{"admin"}}}
+	bad := &authn.Identity{Subject: "alice", Claims: map[string]any{"sub": "alice", "bad": make(chan int)}}
+	for _, tc := range []struct {
+		id   *authn.Identity
+		want bool
+	}{{good, true}, {good, true}, {bad, false}} {
+		cr := (&Server{MetadataClaims: true}).response(&decision.Decision{Allow: true, Status: 200, Reason: decision.ReasonAllowed, Identity: tc.id})
+		claims, ok := cr.GetDynamicMetadata().GetFields()[MetadataNamespace].GetStructValue().GetFields()["claims"]
+		if ok != tc.want {
+			t.Fatalf("claims present = %v, want %v", ok, tc.want)
+		}
+		if ok && claims.GetStructValue().GetFields()["roles"].GetListValue().GetValues()[0].GetStringValue() != "admin" {
+			t.Fatalf("claims = %v", claims)
+		}
 	}
 
 	for status, code := range map[int]codes.Code{401: codes.Unauthenticated, 403: codes.PermissionDenied, 400: codes.InvalidArgument, 503: codes.Unavailable} {

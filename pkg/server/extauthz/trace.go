@@ -31,5 +31,5 @@ func (s *Server) checkTraced(ctx context.Context, req *authv3.CheckRequest) (*au
 		Allow: d.Allow, Status: d.Status, Reason: string(d.Reason),
 		Policy: d.Policy, Rule: d.Rule, Authenticator: d.Authenticator,
 	})
-	return Response(d), nil
+	return s.response(d), nil
 }
