@@ -43,7 +43,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, addrHost string) {
 	fs.StringVar(&f.grpcAddr, "grpc-addr", addrHost+":9001", "address of the Envoy ext_authz v3 gRPC server")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", addrHost+":9090", "address of /healthz, /readyz and /metrics")
 	fs.StringVar(&f.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-* headers are trusted (Traefik ForwardAuth)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error, or a verbosity 0-10 (decisions log at 1)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, error, or a verbosity 0-10 (denials log at info, allowed requests at 1)")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 10*time.Second, "how long in-flight checks may take to finish on shutdown")
 	fs.StringVar(&f.denyReason, "deny-reason", "send", "send or omit the reason code (X-Authgate-Reason) on denials whose policy does not set spec.response.denyReason, and on denials without a policy")
 	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve net/http/pprof under /debug/pprof/ on the metrics address (keep that port private)")

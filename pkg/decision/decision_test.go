@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
+
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/request"
@@ -448,5 +450,39 @@ func TestHeaderStrippingPastSixtyFourNames(t *testing.T) {
 	}
 	if got := headerValueOf(d.Set, "x-h62"); got != "alice" {
 		t.Errorf("x-h62 = %q, want alice", got)
+	}
+}
+
+// TestDecisionLogLevels: every denial is logged at the default level, with
+// the fields the person on call searches by; allowed requests only at
+// verbosity 1.
+func TestDecisionLogLevels(t *testing.T) {
+	for name, tc := range map[string]struct {
+		verbosity int
+		authz     string
+		wantLines int
+		want      string
+	}{
+		"deny at info":          {verbosity: 0, authz: "bearer bad", wantLines: 1, want: `"reason"="invalid_token"`},
+		"allow not at info":     {verbosity: 0, authz: "bearer alice", wantLines: 0},
+		"allow at verbosity 1":  {verbosity: 1, authz: "bearer alice", wantLines: 1, want: `"subject"="alice"`},
+		"dependency error info": {verbosity: 0, authz: "bearer jwksdown", wantLines: 1, want: `"status"=503`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var lines []string
+			log := funcr.New(func(prefix, args string) { lines = append(lines, args) }, funcr.Options{Verbosity: tc.verbosity})
+			var s store.Store
+			s.Apply(snapshot(t, shop(false)))
+			e := &Engine{Store: &s, Log: log}
+			r := req("shop.example.com", "GET", "/api/x", tc.authz)
+			r.RequestID = "req-1"
+			e.Check(context.Background(), r)
+			if len(lines) != tc.wantLines {
+				t.Fatalf("%d log lines, want %d: %q", len(lines), tc.wantLines, lines)
+			}
+			if tc.wantLines == 1 && (!strings.Contains(lines[0], tc.want) || !strings.Contains(lines[0], `"requestId"="req-1"`)) {
+				t.Fatalf("log line %q lacks %s or the request id", lines[0], tc.want)
+			}
+		})
 	}
 }

@@ -48,10 +48,12 @@ func (e *Engine) Record(r *request.Request, d *Decision, took time.Duration) {
 	if e.Metrics != nil {
 		e.Metrics.ObserveDecision(r.Transport, d.Allow, string(d.Reason), d.Policy, took)
 	}
-	log := e.Log.V(1)
-	if d.Status >= 500 {
-		// Dependency failures are operational problems: always log them.
-		log = e.Log
+	// Every denial is logged (the person on call asks "why was this
+	// denied?", and dependency failures are operational problems); allowed
+	// requests, the bulk of the traffic, only at verbosity 1.
+	log := e.Log
+	if d.Allow {
+		log = e.Log.V(1)
 	}
 	if !log.Enabled() {
 		return

@@ -34,7 +34,7 @@ type LogConfig struct {
 	// production logs JSON.
 	Development bool
 	// Level is debug, info or error, or a number: V(n) lines are logged when
-	// n <= the verbosity. Decisions log at V(1).
+	// n <= the verbosity. Denials log at info, allowed requests at V(1).
 	Level string
 	// Output receives the log lines; default os.Stderr.
 	Output io.Writer
