@@ -80,8 +80,13 @@ type Provider struct {
 // NewProvider returns a Provider whose background key refreshes stop when
 // ctx ends.
 func NewProvider(ctx context.Context, cfg Config) (*Provider, error) {
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = 5 * time.Second
+	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+		// jwx's background refreshes have no context of ours: the client's
+		// own timeout bounds them, as FetchTimeout bounds the rest.
+		cfg.HTTPClient = &http.Client{Timeout: cfg.FetchTimeout}
 	}
 	cfg.HTTPClient = closeErrorBodies(cfg.HTTPClient)
 	if cfg.RefetchInterval <= 0 {
@@ -89,9 +94,6 @@ func NewProvider(ctx context.Context, cfg Config) (*Provider, error) {
 	}
 	if cfg.MinRefreshInterval <= 0 {
 		cfg.MinRefreshInterval = 5 * time.Minute
-	}
-	if cfg.FetchTimeout <= 0 {
-		cfg.FetchTimeout = 5 * time.Second
 	}
 	if cfg.Observer == nil {
 		cfg.Observer = nopObserver{}

@@ -88,7 +88,11 @@ func (s *keySource) keys(ctx context.Context, u string) (jwk.Set, error) {
 	if err := s.register(u); err != nil {
 		return nil, err
 	}
-	set, err := s.cache.Get(ctx, u)
+	// A request waits for the first fetch of a set at most fetchTimeout,
+	// whatever its own deadline.
+	gctx, cancel := context.WithTimeout(ctx, s.fetchTimeout)
+	set, err := s.cache.Get(gctx, u)
+	cancel()
 	if err == nil && set != nil {
 		return set, nil
 	}
@@ -119,6 +123,17 @@ func (s *keySource) unknownKid(err error) {
 	}
 }
 
+// fetchContext bounds one fetch by fetchTimeout and by the provider's life.
+// It keeps the first caller's values (its span is the fetch's parent) but
+// not its cancellation: callers that join the flight share the fetch. When
+// the provider stops, its fetches stop at once rather than after
+// fetchTimeout (jwx's fetcher is gone by then and nobody would answer).
+func (s *keySource) fetchContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
+	stop := context.AfterFunc(s.ctx, cancel)
+	return fctx, func() { stop(); cancel() }
+}
+
 // refetch forces a fetch of u unless one happened within refetchEvery.
 // Concurrent callers share one fetch.
 func (s *keySource) refetch(ctx context.Context, u string) (jwk.Set, error) {
@@ -139,7 +154,7 @@ func (s *keySource) refetch(ctx context.Context, u string) (jwk.Set, error) {
 		s.lastRefetch[u] = refetch{at: now}
 		s.mu.Unlock()
 
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
+		fctx, cancel := s.fetchContext(ctx)
 		defer cancel()
 		// jwx fetches on its own goroutine without this context, so the
 		// fetch's span is started here. fctx keeps the values of the first
@@ -174,7 +189,7 @@ func (s *keySource) jwksURI(ctx context.Context, issuer string) (string, error) 
 		return d.jwksURI, d.err
 	}
 	v, err, _ := s.flight.Do("discovery "+issuer, func() (any, error) {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.fetchTimeout)
+		fctx, cancel := s.fetchContext(ctx)
 		defer cancel()
 		fctx, span := tracing.StartUpstream(fctx, tracing.SpanDiscovery, http.MethodGet, discoveryURL(issuer))
 		u, err := discover(fctx, s.client, issuer)
