@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -54,6 +55,9 @@ type Config struct {
 	LeaderElectionNamespace string
 	// LeaderElectionID names the Lease.
 	LeaderElectionID string
+	// LeaseDuration, RenewDeadline and RetryPeriod tune the election
+	// (default 15s, 10s, 2s, as controller-runtime's).
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// Apply publishes a snapshot of the policies and returns it.
 	Apply func([]*policy.Policy) *store.Snapshot
 	// Log receives the controller's logs.
@@ -105,27 +109,36 @@ func New(cfg Config) (manager.Manager, error) {
 		id = "authgate-status-writer"
 	}
 	mgr, err := ctrl.NewManager(cfg.RestConfig, ctrl.Options{
-		Scheme:                  scheme,
-		Cache:                   cacheOpts,
-		Logger:                  cfg.Log,
-		LeaderElection:          cfg.LeaderElection,
-		LeaderElectionID:        id,
-		LeaderElectionNamespace: leNS,
+		Scheme: scheme,
+		Cache:  cacheOpts,
+		Logger: cfg.Log,
+		// authgate runs its own election (statusLeader): controller-runtime's
+		// would end the process when the Lease is lost.
+		LeaderElection: false,
 		// authgate serves its own /metrics and /readyz on the ops port.
-		Metrics:                       metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress:        "0",
-		LeaderElectionReleaseOnCancel: true,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to create manager: %w", err)
 	}
 	r := &Reconciler{
-		Client:  mgr.GetClient(),
-		Apply:   cfg.Apply,
-		Elected: mgr.Elected(),
-		Events:  mgr.GetEventRecorder("authgate"),
-		Log:     cfg.Log.WithName("reconciler"),
-		kick:    make(chan event.GenericEvent, 1),
+		Client: mgr.GetClient(),
+		Apply:  cfg.Apply,
+		Leader: func() bool { return true },
+		Events: mgr.GetEventRecorder("authgate"),
+		Log:    cfg.Log.WithName("reconciler"),
+		kick:   make(chan event.GenericEvent, 1),
+	}
+	if cfg.LeaderElection {
+		l, err := newStatusLeader(cfg.RestConfig, cfg, leNS, id, r.Kick)
+		if err != nil {
+			return nil, err
+		}
+		if err := mgr.Add(l); err != nil {
+			return nil, err
+		}
+		r.Leader = l.Leading
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err
@@ -155,25 +168,15 @@ var all = reconcile.Request{NamespacedName: types.NamespacedName{Name: "all-auth
 func toAll(context.Context, client.Object) []reconcile.Request { return []reconcile.Request{all} }
 
 // SetupWithManager registers the controller: AuthPolicies, the Secrets
-// they reference, a kick at start (so an empty cluster still becomes ready)
-// and one when this replica becomes the leader (so it writes status).
+// they reference, and a kick at start (so an empty cluster still becomes
+// ready). The election kicks too when this replica starts leading, so it
+// writes status.
 func (r *Reconciler) SetupWithManager(mgr manager.Manager) error {
 	everyReplica := false
 	// Name validation guards a process-wide metrics registry; authgate
 	// runs one manager per process, and tests run several.
 	skipNameValidation := true
 	r.kick <- event.GenericEvent{Object: &v1alpha1.AuthPolicy{}}
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		// Runs on the leader only (a RunnableFunc needs leader election).
-		select {
-		case r.kick <- event.GenericEvent{Object: &v1alpha1.AuthPolicy{}}:
-		default:
-		}
-		<-ctx.Done()
-		return nil
-	})); err != nil {
-		return err
-	}
 	return builder.ControllerManagedBy(mgr).
 		Named("authpolicy").
 		WithOptions(crcontroller.Options{NeedLeaderElection: &everyReplica, MaxConcurrentReconciles: 1, SkipNameValidation: &skipNameValidation}).
@@ -196,11 +199,12 @@ func (r *Reconciler) referenced(o client.Object) bool {
 
 // Reconciler rebuilds the snapshot from every AuthPolicy and writes status.
 type Reconciler struct {
-	Client  client.Client
-	Apply   func([]*policy.Policy) *store.Snapshot
-	Elected <-chan struct{}
-	Events  eventRecorder
-	Log     logr.Logger
+	Client client.Client
+	Apply  func([]*policy.Policy) *store.Snapshot
+	// Leader says whether this replica writes status and Events now.
+	Leader func() bool
+	Events eventRecorder
+	Log    logr.Logger
 
 	kick chan event.GenericEvent
 	mu   sync.Mutex

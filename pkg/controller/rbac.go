@@ -7,9 +7,9 @@ package controller
 // Secrets are listed and watched because the informer cache needs it; RBAC
 // cannot narrow a watch to the Secrets policies reference. Status is written
 // through the status subresource. Events go through events.k8s.io (the
-// reconciler's recorder) and the core API (leader-election events). Leases
-// are for leader election, released on shutdown: only the leader writes
-// status.
+// reconciler's recorder) and the core API. Leases are for the
+// status-writer election (statusLeader), released on shutdown: only the
+// leader writes status.
 //
 // +kubebuilder:rbac:groups=authgate.io,resources=authpolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=authgate.io,resources=authpolicies/status,verbs=update;patch

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	"github.com/authgate/authgate/api/v1alpha1"
 	"github.com/authgate/authgate/pkg/policy"
@@ -96,12 +97,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result
 	return ctrl.Result{}, errors.Join(errs...)
 }
 
-func (r *Reconciler) leader() bool {
+func (r *Reconciler) leader() bool { return r.Leader == nil || r.Leader() }
+
+// Kick asks for a rebuild (and, on the leader, a status write) without a
+// change to any object: when this replica starts leading.
+func (r *Reconciler) Kick() {
 	select {
-	case <-r.Elected:
-		return true
-	default:
-		return false
+	case r.kick <- event.GenericEvent{Object: &v1alpha1.AuthPolicy{}}:
+	default: // a rebuild is already queued
 	}
 }
 

@@ -71,13 +71,9 @@ func TestReconcileStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(&v1alpha1.AuthPolicy{}).Build()
-			elected := make(chan struct{})
-			if leader {
-				close(elected)
-			}
 			var applied *store.Snapshot
 			ev := &events{}
-			r := &Reconciler{Client: c, Elected: elected, Events: ev, Log: logr.Discard(),
+			r := &Reconciler{Client: c, Leader: func() bool { return leader }, Events: ev, Log: logr.Discard(),
 				Apply: func(ps []*policy.Policy) *store.Snapshot { applied = store.Build(ps, nopFactory{}); return applied }}
 			if _, err := r.Reconcile(context.Background(), ctrl.Request{}); err != nil {
 				t.Fatal(err)

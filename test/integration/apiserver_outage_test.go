@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -64,7 +66,16 @@ func TestAPIServerOutage(t *testing.T) {
 		cancel()
 		t.Fatal(err)
 	}
-	mgr, err := controller.New(controller.Config{RestConfig: rc, Namespaces: []string{ns}, Apply: srv.Apply, Log: logr.Discard()})
+	// With leader election, and timings short enough that the outage below
+	// outlasts the renew deadline: the leader loses its Lease, and must
+	// keep serving (controller-runtime's own election would have ended the
+	// process).
+	logs := &lineLog{}
+	mgr, err := controller.New(controller.Config{
+		RestConfig: rc, Namespaces: []string{ns}, Apply: srv.Apply, Log: logs.logger(),
+		LeaderElection: true, LeaderElectionNamespace: ns, LeaderElectionID: "outage",
+		LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second, RetryPeriod: time.Second,
+	})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -84,6 +95,12 @@ func TestAPIServerOutage(t *testing.T) {
 	eventually(t, 10*time.Second, "the first snapshot", func() error {
 		if d := r.decide("before.example.com", "/x"); !d.Allow {
 			return fmt.Errorf("before.example.com: %s", d.Reason)
+		}
+		return nil
+	})
+	eventually(t, 20*time.Second, "leading", func() error {
+		if !logs.has("leading: this replica writes status") {
+			return fmt.Errorf("not leading yet")
 		}
 		return nil
 	})
@@ -118,11 +135,10 @@ func TestAPIServerOutage(t *testing.T) {
 		t.Fatalf("failed to stop the API server: %v", err)
 	}
 	// Longer than the client-go watch and list retries' first backoffs, so
-	// the informers see the outage, not a blip. (Leader election is off:
-	// see docs/reliability.md for what a leader does past its renew
-	// deadline.)
+	// the informers see the outage, not a blip, and longer than the renew
+	// deadline, so the leader loses its Lease.
 	down := time.Now()
-	for time.Since(down) < 5*time.Second {
+	for time.Since(down) < 8*time.Second {
 		if !srv.Ready() {
 			t.Fatal("not ready while the API server is down: the last snapshot is still good")
 		}
@@ -132,11 +148,40 @@ func TestAPIServerOutage(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	if !logs.has("lost the status-writer Lease") {
+		t.Error("the leader did not notice it lost its Lease (the outage should outlast the renew deadline)")
+	}
 	during := checks.Load()
 	close(stopLoad)
 	load.Wait()
 	if n := wrong.Load(); n != 0 {
 		t.Errorf("%d of %d decisions changed while the API server was away", n, checks.Load())
 	}
-	t.Logf("%d decisions during the 5s outage, none wrong", during)
+	t.Logf("%d decisions during the 8s outage, none wrong", during)
+}
+
+// lineLog keeps every message logged through it, for tests that wait for
+// one.
+type lineLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *lineLog) logger() logr.Logger {
+	return funcr.New(func(prefix, args string) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.lines = append(l.lines, prefix+" "+args)
+	}, funcr.Options{})
+}
+
+func (l *lineLog) has(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.lines {
+		if strings.Contains(line, s) {
+			return true
+		}
+	}
+	return false
 }
