@@ -67,6 +67,8 @@ type Decision struct {
 	Identity      *authn.Identity
 
 	// Set are the identity headers for the upstream (overwrite).
+	// Set and Remove are shared between decisions: read them, never
+	// modify them.
 	Set []Header
 	// Remove are headers to strip from the upstream request: every identity
 	// header the policy may set that Set does not, and underscore variants.
@@ -82,23 +84,29 @@ type Decision struct {
 	// omitReason keeps the reason code out of a denial's body, as the
 	// policy or the server asked (see Options.explain).
 	omitReason bool
-
-	// Set and Remove start in these buffers, so an allowed decision with a
-	// usual number of headers costs one allocation (the Decision) instead
-	// of three. Sized for the authgear preset plus a few headers of the
-	// policy's own; a longer list grows on the heap as usual.
-	setBuf    [12]Header
-	removeBuf [32]string
 }
 
 // Options tune Decide.
 type Options struct {
 	// Now replaces the clock in tests.
 	Now func() time.Time
+	// at is the time the Engine started deciding: one clock read serves the
+	// latency and the decision.
+	at time.Time
 	// OmitReason keeps the reason code from clients for denials whose
 	// policy does not say (spec.response.denyReason) and for denials without
 	// a policy (unknown host, bad request, not ready). The zero value sends it.
 	OmitReason bool
+}
+
+func (o *Options) now() time.Time {
+	switch {
+	case o.Now != nil:
+		return o.Now()
+	case !o.at.IsZero():
+		return o.at
+	}
+	return time.Now()
 }
 
 // Decide decides one request against a snapshot. It never panics on hostile
@@ -252,11 +260,7 @@ func decide(ctx context.Context, r *request.Request, c *store.Compiled, path str
 	// formatted string per allowed request is a cost for nothing.
 	d.Allow, d.Status, d.Reason = true, http.StatusOK, ReasonAllowed
 	if !id.ExpiresAt.IsZero() {
-		now := time.Now
-		if opts.Now != nil {
-			now = opts.Now
-		}
-		if left := id.ExpiresAt.Sub(now()).Truncate(time.Second); left > 0 {
+		if left := id.ExpiresAt.Sub(opts.now()).Truncate(time.Second); left > 0 {
 			d.MaxAge = left
 		}
 	}

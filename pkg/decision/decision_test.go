@@ -486,3 +486,36 @@ func TestDecisionLogLevels(t *testing.T) {
 		})
 	}
 }
+
+// sharedFactory hands every authenticator the same outcomes, so one
+// identity object is seen across snapshots, as the token cache does.
+type sharedFactory struct{ outcomes map[string]outcome }
+
+func (f sharedFactory) New(a *policy.Authenticator) (authn.Authenticator, error) {
+	return &fakeAuth{name: a.Name, outcomes: f.outcomes}, nil
+}
+
+// TestHeadersFollowPolicyChanges: an identity's headers are memoised, but a
+// rebuilt policy that sets other headers is answered with its own, never
+// the memo of the old one, and the memo keeps one policy only.
+func TestHeadersFollowPolicyChanges(t *testing.T) {
+	f := sharedFactory{outcomes: outcomes()}
+	build := func(header string) *store.Snapshot {
+		p := shop(false)
+		p.Response = policy.Response{Headers: []policy.HeaderSpec{{Name: header, Claim: "sub"}}}
+		return store.Build([]*policy.Policy{p}, f)
+	}
+	for i, header := range []string{"X-First", "X-Second", "X-First"} {
+		d := Decide(context.Background(), req("shop.example.com", "GET", "/api/x", "bearer alice"), build(header), Options{})
+		if !d.Allow {
+			t.Fatalf("%d: %d %s", i, d.Status, d.Reason)
+		}
+		if got := headerValueOf(d.Set, header); got != "alice" {
+			t.Fatalf("%d: %s = %q, want alice; set %v", i, header, got, d.Set)
+		}
+		other := map[string]string{"X-First": "x-second", "X-Second": "x-first"}[header]
+		if headerValueOf(d.Set, other) != "" || slices.Contains(d.Remove, strings.ToLower(header)) {
+			t.Fatalf("%d: the headers of an older policy leaked: set %v remove %v", i, d.Set, d.Remove)
+		}
+	}
+}

@@ -39,7 +39,9 @@ func (e *Engine) Check(ctx context.Context, r *request.Request) (d *Decision) {
 		}
 		e.Record(r, d, time.Since(start))
 	}()
-	return Decide(ctx, r, e.Store.Load(), e.Options)
+	opts := e.Options
+	opts.at = start
+	return Decide(ctx, r, e.Store.Load(), opts)
 }
 
 // Record counts and logs a decision. Adapters call it themselves for

@@ -1,7 +1,9 @@
 package decision
 
 import (
+	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/store"
@@ -11,8 +13,52 @@ import (
 // value this time (no identity, claim absent) are not set; every header the
 // policy may set that is not set is removed, and underscore variants always
 // are, so a client can never supply an identity header of its own.
+//
+// Both lists depend on the policy and the identity alone, and identities are
+// cached per credential: they are built once per (policy, identity), or per
+// policy for an allow without identity, and shared, read-only, by every
+// request after. A cached allow then costs no header work at all. An
+// identity keeps the lists of the last compiled policy it was allowed by
+// only, so it never holds on to the policies of older snapshots.
 func setHeaders(d *Decision, c *store.Compiled) {
-	set := d.setBuf[:0]
+	var hs *headerSet
+	if id := d.Identity; id != nil {
+		slot := id.Memo(headersKey{}, newHeaderSlot).(*atomic.Pointer[headerEntry])
+		e := slot.Load()
+		if e == nil || e.policy != c {
+			e = &headerEntry{policy: c, headers: buildHeaders(c, id, false)}
+			slot.Store(e)
+		}
+		hs = e.headers
+	} else {
+		rejected := d.rejected
+		hs = c.Memo(anonymousKey{rejected}, func() any { return buildHeaders(c, nil, rejected) }).(*headerSet)
+	}
+	d.Set, d.Remove = hs.set, hs.remove
+}
+
+// headerSet is an allow's Set and Remove.
+type headerSet struct {
+	set    []Header
+	remove []string
+}
+
+// headersKey is the identity's memo slot for its headers.
+type headersKey struct{}
+
+// headerEntry is the headers one compiled policy gives one identity.
+type headerEntry struct {
+	policy  *store.Compiled
+	headers *headerSet
+}
+
+func newHeaderSlot(*authn.Identity) any { return new(atomic.Pointer[headerEntry]) }
+
+// anonymousKey memoises the headers of a policy's allows without identity.
+type anonymousKey struct{ rejected bool }
+
+func buildHeaders(c *store.Compiled, id *authn.Identity, rejected bool) *headerSet {
+	set := make([]Header, 0, len(c.Headers)+1)
 	var mask uint64 // bits of the names set this time
 	slow := false   // a name without a bit was set: compare names
 	add := func(name, key, value string, bit uint64) {
@@ -22,9 +68,9 @@ func setHeaders(d *Decision, c *store.Compiled) {
 	}
 	if c.Authgear {
 		switch {
-		case d.Identity != nil:
+		case id != nil:
 			add(store.SessionValidHeader, store.SessionValidKey, "true", c.SessionValidBit)
-		case d.rejected:
+		case rejected:
 			add(store.SessionValidHeader, store.SessionValidKey, "false", c.SessionValidBit)
 		}
 	}
@@ -36,10 +82,10 @@ func setHeaders(d *Decision, c *store.Compiled) {
 			add(h.Name, h.Key, h.Value, h.Bit)
 			continue
 		}
-		if d.Identity == nil {
+		if id == nil {
 			continue
 		}
-		v, ok := authn.Claim(d.Identity.Claims, h.Claim)
+		v, ok := authn.Claim(id.Claims, h.Claim)
 		if !ok {
 			continue
 		}
@@ -47,16 +93,14 @@ func setHeaders(d *Decision, c *store.Compiled) {
 			add(h.Name, h.Key, s, h.Bit)
 		}
 	}
-	d.Set = set
-
-	remove := d.removeBuf[:0]
+	remove := make([]string, 0, len(c.Strip))
 	for i, name := range c.Strip {
 		if b := c.StripBits[i]; b&mask != 0 || b == 0 && slow && isSet(set, name) {
 			continue
 		}
 		remove = append(remove, name)
 	}
-	d.Remove = remove
+	return &headerSet{set: slices.Clip(set), remove: slices.Clip(remove)}
 }
 
 func isSet(set []Header, lowerName string) bool {

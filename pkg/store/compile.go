@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/policy"
@@ -32,6 +33,21 @@ type Compiled struct {
 	// Authgear is set when the authgear preset is on: it adds
 	// X-Authgear-Session-Valid, whose value depends on the outcome.
 	Authgear bool
+
+	// memo holds what the decision derives from the policy alone (the
+	// headers of an allow without identity), once per compiled policy.
+	memo sync.Map
+}
+
+// Memo returns what derive makes of the compiled policy, computing it the
+// first time key is asked for. The value is shared by every request the
+// policy decides and must not be modified.
+func (c *Compiled) Memo(key any, derive func() any) any {
+	if v, ok := c.memo.Load(key); ok {
+		return v
+	}
+	v, _ := c.memo.LoadOrStore(key, derive())
+	return v
 }
 
 // Rule is a compiled rule.

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/policy"
@@ -118,31 +117,7 @@ func Build(policies []*policy.Policy, f Factory) *Snapshot {
 		}
 		s.policies = append(s.policies, c)
 	}
-	s.exact, s.wildcard = packed(s.exact), packed(s.wildcard)
 	return s
-}
-
-// packed copies a host index into a map sized for it, whose keys share one
-// contiguous block of memory. A lookup hashes the request's host and then
-// compares it with a key: with thousands of policies, keys scattered over
-// the heap cost a cache miss each, packed ones mostly do not.
-func packed(m map[string]*Compiled) map[string]*Compiled {
-	n := 0
-	for k := range m {
-		n += len(k)
-	}
-	arena := make([]byte, 0, n)
-	out := make(map[string]*Compiled, len(m))
-	for k, c := range m {
-		if k == "" {
-			out[k] = c
-			continue
-		}
-		start := len(arena)
-		arena = append(arena, k...)
-		out[unsafe.String(&arena[start], len(k))] = c
-	}
-	return out
 }
 
 func (s *Snapshot) claimedBy(p *policy.Policy) (*Compiled, string) {
