@@ -93,14 +93,31 @@ func buildHeaders(c *store.Compiled, id *authn.Identity, rejected bool) *headerS
 			add(h.Name, h.Key, s, h.Bit)
 		}
 	}
+	var remove []string
+	if slow {
+		remove = removeList(c, mask, set)
+	} else {
+		// Without a name past the 64th the list depends on the mask alone:
+		// one list per mask and policy, shared by every identity.
+		remove = c.Memo(removeKey{mask}, func() any { return removeList(c, mask, nil) }).([]string)
+	}
+	return &headerSet{set: slices.Clip(set), remove: remove}
+}
+
+// removeKey memoises a policy's remove list for one mask of set names.
+type removeKey struct{ mask uint64 }
+
+// removeList is every strip entry not set: by bit, or by name for the
+// names without one (set given only then).
+func removeList(c *store.Compiled, mask uint64, set []Header) []string {
 	remove := make([]string, 0, len(c.Strip))
 	for i, name := range c.Strip {
-		if b := c.StripBits[i]; b&mask != 0 || b == 0 && slow && isSet(set, name) {
+		if b := c.StripBits[i]; b&mask != 0 || b == 0 && set != nil && isSet(set, name) {
 			continue
 		}
 		remove = append(remove, name)
 	}
-	return &headerSet{set: slices.Clip(set), remove: slices.Clip(remove)}
+	return slices.Clip(remove)
 }
 
 func isSet(set []Header, lowerName string) bool {

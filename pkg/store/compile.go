@@ -186,14 +186,39 @@ func compile(p *policy.Policy, f Factory, m *buildMemo) (*Compiled, error) {
 		names = append(names, h.Name)
 	}
 	m.headerNames(c, names)
+	c.Headers = m.plans(c.Headers)
 	return c, nil
 }
 
 // buildMemo shares what policies with the same header names have in common
-// within one Build: their strip list and header bits. Thousands of tenants
-// with the same response settings then cost one list, in time and memory.
+// within one Build: their strip list, header bits and header plans.
+// Thousands of tenants with the same response settings then cost one list,
+// in time and memory.
 type buildMemo struct {
-	names map[string]*nameInfo
+	names    map[string]*nameInfo
+	planSets map[string][]HeaderPlan
+}
+
+// plans returns one shared copy of equal header plans. Plans are read-only
+// once compiled.
+func (m *buildMemo) plans(ps []HeaderPlan) []HeaderPlan {
+	var b strings.Builder
+	for _, p := range ps {
+		for _, f := range [...]string{p.Name, p.Key, p.Claim, p.Value, p.Join, strconv.FormatUint(p.Bit, 16)} {
+			b.WriteString(strconv.Itoa(len(f)))
+			b.WriteByte(':')
+			b.WriteString(f)
+		}
+	}
+	key := b.String()
+	if shared, ok := m.planSets[key]; ok {
+		return shared
+	}
+	if m.planSets == nil {
+		m.planSets = map[string][]HeaderPlan{}
+	}
+	m.planSets[key] = ps
+	return ps
 }
 
 // nameInfo is what compile derives from a policy's header names.
