@@ -5,10 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -119,6 +122,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	setMemoryLimit(log)
 	cfg, err := f.config(log)
 	if err != nil {
 		return err
@@ -219,4 +223,25 @@ func runServer(ctx context.Context, cfg server.Config, folder *source.Folder) er
 		return fmt.Errorf("policy source: %w", serr)
 	}
 	return err
+}
+
+// setMemoryLimit makes 90% of the container's memory limit (cgroup v1 or v2)
+// a soft limit for Go's collector, so that authgate collects harder as it
+// nears the limit instead of being killed at it: with the default GOGC the
+// heap may grow to twice what is live between collections. GOMEMLIMIT, or
+// AUTOMEMLIMIT=off, in the environment keep the operator's say; without a
+// container limit nothing changes.
+func setMemoryLimit(log logr.Logger) {
+	l := log.WithName("memlimit")
+	limit, err := memlimit.Set(
+		memlimit.WithProvider(memlimit.FromCgroup),
+		memlimit.WithLogger(slog.New(logr.ToSlogHandler(l.V(1)))),
+	)
+	if err != nil {
+		l.Error(err, "could not read the container's memory limit; the collector has none")
+		return
+	}
+	if limit > 0 && limit < math.MaxInt64 {
+		l.Info("Go memory limit set from the container's", "bytes", limit)
+	}
 }

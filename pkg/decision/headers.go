@@ -97,9 +97,10 @@ func buildHeaders(c *store.Compiled, id *authn.Identity, rejected bool) *headerS
 	if slow {
 		remove = removeList(c, mask, set)
 	} else {
-		// Without a name past the 64th the list depends on the mask alone:
-		// one list per mask and policy, shared by every identity.
-		remove = c.Memo(removeKey{mask}, func() any { return removeList(c, mask, nil) }).([]string)
+		// Without a name past the 64th the list depends on the mask and the
+		// policy's names alone: one list per mask, shared by every identity
+		// and every policy with the same names.
+		remove = c.NamesMemo(removeKey{mask}, func() any { return removeList(c, mask, nil) }).([]string)
 	}
 	return &headerSet{set: slices.Clip(set), remove: remove}
 }

@@ -30,6 +30,9 @@ type Compiled struct {
 	StripBits []uint64
 	// SessionValidBit is the Bit of SessionValidHeader (authgear preset).
 	SessionValidBit uint64
+	// names is shared by the policies with the same header names, with what
+	// is derived from them at decision time (NamesMemo).
+	names *nameInfo
 	// Authgear is set when the authgear preset is on: it adds
 	// X-Authgear-Session-Valid, whose value depends on the outcome.
 	Authgear bool
@@ -37,6 +40,20 @@ type Compiled struct {
 	// memo holds what the decision derives from the policy alone (the
 	// headers of an allow without identity), once per compiled policy.
 	memo sync.Map
+}
+
+// NamesMemo is Memo for what depends on the policy's header names alone
+// (Strip, StripBits and the plans' bits): policies with the same names share
+// it, so thousands of tenants cost one copy.
+func (c *Compiled) NamesMemo(key any, derive func() any) any {
+	if c.names == nil {
+		return c.Memo(key, derive)
+	}
+	if v, ok := c.names.memo.Load(key); ok {
+		return v
+	}
+	v, _ := c.names.memo.LoadOrStore(key, derive())
+	return v
 }
 
 // Memo returns what derive makes of the compiled policy, computing it the
@@ -229,6 +246,7 @@ type nameInfo struct {
 	sessionBit uint64
 	strip      []string
 	stripBits  []uint64
+	memo       sync.Map // see Compiled.NamesMemo
 }
 
 // headerNames fills c's Strip, StripBits and SessionValidBit, and each
@@ -255,6 +273,7 @@ func (m *buildMemo) headerNames(c *Compiled, names []string) {
 	}
 	c.SessionValidBit = info.sessionBit
 	c.Strip, c.StripBits = info.strip, info.stripBits
+	c.names = info
 }
 
 // deriveNames gives every distinct lower-case header name the policy may set

@@ -1,0 +1,185 @@
+package soak
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authgate/authgate/pkg/devissuer"
+	"github.com/authgate/authgate/test/resolver"
+	"github.com/authgate/authgate/test/testproc"
+)
+
+// tenantYAML is one of many tenants' policies: a bearer token from the
+// shared issuer or an Authgear session cookie, with the preset's headers
+// and one of the tenant's own (the cookie answers are cached, as by
+// default).
+const tenantYAML = `---
+apiVersion: authgate.io/v1alpha1
+kind: AuthPolicy
+metadata: {name: t%[1]d, namespace: ns%[2]d}
+spec:
+  hosts: ["h%[1]d.example.com", "*.w%[1]d.example.com"]
+  authenticators:
+  - name: bearer
+    jwt: {issuer: "%[3]s", audiences: [shop]}
+  - name: web
+    session:
+      cookies: [session]
+      resolver: {url: "%[4]s"}
+  rules:
+  - name: default
+    match: {pathPrefix: /}
+  response:
+    preset: authgear
+    headers:
+      X-User-Id: {claim: sub}
+`
+
+// BenchmarkBinaryRSS10k runs the built binary (authgate serve on a folder)
+// with 10,000 policies, warms its caches with 10,000 verified tokens and
+// 10,000 resolved sessions over the HTTP endpoint, and reports the
+// process's resident set (rss-MiB, VmRSS of /proc/<pid>/status) and its
+// peak (hwm-MiB, VmHWM), with the time to load the policies (load-s).
+// docs/performance.md's goal is an RSS of at most 100 MiB. Each iteration
+// is one allowed request on a warm cache.
+//
+//	go test -run '^$' -bench BinaryRSS10k -benchtime 1000x ./test/soak/
+func BenchmarkBinaryRSS10k(b *testing.B) {
+	const n = 10000
+	bin, err := testproc.BuildAuthgate(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	iss, err := devissuer.New(devissuer.Config{Algorithms: []string{"ES256"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = iss.Close() })
+	ag := resolver.NewAuthgear(resolver.AuthgearConfig{})
+	b.Cleanup(ag.Close)
+
+	dir := b.TempDir()
+	var docs bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&docs, tenantYAML, i, i%100, iss.URL, ag.ResolveURL())
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tenants.yaml"), docs.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	httpAddr, opsAddr := testproc.FreeAddr(b), testproc.FreeAddr(b)
+	start := time.Now()
+	proc := testproc.Start(b, 2*time.Minute, "authgate", nil, bin, "serve", "--policies", dir,
+		"--http-addr", httpAddr, "--grpc-addr", testproc.FreeAddr(b), "--metrics-addr", opsAddr, "--log-level", "error")
+	testproc.WaitUntil(b, proc, "authgate ready with 10,000 policies", func() error {
+		res, err := opsClient.Get("http://" + opsAddr + "/readyz")
+		if err != nil {
+			return err
+		}
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz %d", res.StatusCode)
+		}
+		return nil
+	})
+	loaded := time.Since(start)
+
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	ask := func(host, header, value string) error {
+		req, err := http.NewRequest(http.MethodGet, "http://"+httpAddr+"/auth", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("X-Original-URL", "https://"+host+"/api/cart")
+		req.Header.Set("X-Original-Method", http.MethodGet)
+		req.Header.Set(header, value)
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		_ = res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %d", host, res.StatusCode)
+		}
+		return nil
+	}
+	// Warm up: every tenant gets a token and a session, 16 at a time.
+	work := make(chan int)
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for i := range work {
+				id := "user-" + strconv.Itoa(i)
+				tok, err := iss.Mint(devissuer.Token{Subject: id, Audience: []string{"shop"}})
+				if err == nil {
+					err = ask("h"+strconv.Itoa(i)+".example.com", "Authorization", "Bearer "+tok)
+				}
+				if err == nil {
+					ag.AddSession("sess-"+strconv.Itoa(i), resolver.Session{UserID: id})
+					err = ask("a.w"+strconv.Itoa(i)+".example.com", "Cookie", "session=sess-"+strconv.Itoa(i))
+				}
+				if err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		b.Fatalf("warming up: %v", err)
+	default:
+	}
+	rss, err := rssKiB(proc.Pid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	hwm, err := statusKiB(proc.Pid(), "VmHWM:")
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	last := "sess-" + strconv.Itoa(n-1)
+	for b.Loop() {
+		if err := ask("a.w"+strconv.Itoa(n-1)+".example.com", "Cookie", "session="+last); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rss)/1024, "rss-MiB")
+	b.ReportMetric(float64(hwm)/1024, "hwm-MiB")
+	b.ReportMetric(loaded.Seconds(), "load-s")
+}
+
+// statusKiB reads one kB field of /proc/<pid>/status.
+func statusKiB(pid int, field string) (int, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for line := range bytes.Lines(data) {
+		if v, ok := bytes.CutPrefix(line, []byte(field)); ok {
+			var kb int
+			if _, err := fmt.Sscanf(string(v), "%d", &kb); err != nil {
+				return 0, err
+			}
+			return kb, nil
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
