@@ -65,6 +65,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ ctrl.Request) (ctrl.Result
 				reason = ReasonRefNotFound
 			}
 			outcomes[key] = outcome{reason: reason, message: err.Error()}
+			// Status and an Event say so too; the log is where on-call
+			// looks first. Secrets never reach the message: translate names
+			// the reference, not the value.
+			r.Log.Info("policy not in force", "namespace", ap.Namespace, "name", ap.Name, "reason", reason, "message", err.Error())
 			continue
 		}
 		valid = append(valid, p)
