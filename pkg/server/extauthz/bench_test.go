@@ -1,11 +1,17 @@
 package extauthz
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/decision"
+	"github.com/authgate/authgate/pkg/store"
 )
 
 // allowed is a typical allowed decision of the authgear preset: the
@@ -37,5 +43,50 @@ func BenchmarkResponse(b *testing.B) {
 		if Response(d).GetOkResponse() == nil {
 			b.Fatal("not OK")
 		}
+	}
+}
+
+// BenchmarkResponseRoundTrip is what carrying an allow's answer costs on the
+// wire: authgate marshals the CheckResponse, the proxy unmarshals it (here
+// Go's protobuf, as the load tool's client does). The answer has the
+// authgear preset's headers, a remove list of the size a policy with the
+// well-known identity headers has, and the metadata; "empty" is the answer
+// of the load tool's trivial server, and the parts show what each costs.
+func BenchmarkResponseRoundTrip(b *testing.B) {
+	d := allowed()
+	d.Remove = nil
+	for _, h := range store.AlwaysStripped {
+		l := strings.ToLower(h)
+		d.Remove = append(d.Remove, l, strings.ReplaceAll(l, "-", "_"))
+	}
+	full := Response(d)
+	without := func(drop func(*authv3.CheckResponse)) *authv3.CheckResponse {
+		r := Response(d)
+		drop(r)
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		resp *authv3.CheckResponse
+	}{
+		{"authgate", full},
+		{"without-metadata", without(func(r *authv3.CheckResponse) { r.DynamicMetadata = nil })},
+		{"without-remove", without(func(r *authv3.CheckResponse) { r.GetOkResponse().HeadersToRemove = nil })},
+		{"without-headers", without(func(r *authv3.CheckResponse) { r.GetOkResponse().Headers = nil })},
+		{"empty", &authv3.CheckResponse{Status: &rpcstatus.Status{}, HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{}}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				buf, err := proto.Marshal(tc.resp)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var out authv3.CheckResponse
+				if err := proto.Unmarshal(buf, &out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
