@@ -2,54 +2,21 @@ package extauthz
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"github.com/go-logr/logr"
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/authgate/authgate/pkg/authn"
-	"github.com/authgate/authgate/pkg/decision"
-	"github.com/authgate/authgate/pkg/policy"
-	"github.com/authgate/authgate/pkg/request"
-	"github.com/authgate/authgate/pkg/store"
+	"github.com/authgate/authgate/pkg/decision/decisiontest"
 )
 
-// absent is an authenticator whose credential is never in the request, so
-// the anonymous rule decides without I/O.
-type absent struct{}
+// anonymousEngine and traceparent come from decisiontest, shared with the
+// other transport's tests.
+var anonymousEngine = decisiontest.AnonymousEngine
 
-func (absent) Name() string                  { return "bearer" }
-func (absent) Present(*request.Request) bool { return false }
-func (absent) Authenticate(context.Context, *request.Request) (*authn.Identity, error) {
-	return nil, errors.New("never called")
-}
-
-type absentFactory struct{}
-
-func (absentFactory) New(*policy.Authenticator) (authn.Authenticator, error) { return absent{}, nil }
-
-// anonymousEngine allows every request to shop.example.com anonymously: the
-// cheapest full decision, so what the adapter adds stands out.
-func anonymousEngine(t testing.TB) *decision.Engine {
-	t.Helper()
-	snap := store.Build([]*policy.Policy{{
-		Namespace: "shop", Name: "shop", Hosts: []string{"shop.example.com"},
-		Authenticators: []policy.Authenticator{{Name: "bearer", JWT: &policy.JWT{Issuer: "https://auth.example.com", Audiences: []string{"shop"}}}},
-		Rules:          []policy.Rule{{Name: "public", PathPrefix: "/", AllowAnonymous: true}},
-	}}, absentFactory{})
-	if len(snap.Problems()) > 0 {
-		t.Fatalf("policy problems: %+v", snap.Problems())
-	}
-	st := &store.Store{}
-	st.Apply(snap)
-	return &decision.Engine{Store: st, Log: logr.Discard()}
-}
-
-const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+const traceparent = decisiontest.Traceparent
 
 // TestUntracedCheckAllocs: with tracing off (no Tracer), Check allocates
 // exactly what deciding and answering allocate, even when the checked
