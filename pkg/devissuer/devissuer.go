@@ -85,7 +85,14 @@ func (i *Issuer) JWKSURI() string { return i.URL + "/jwks" }
 func (i *Issuer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	return i.srv.Shutdown(ctx)
+	if err := i.srv.Shutdown(ctx); err != nil {
+		// Shutdown waits for connections that are still active, or new and
+		// not yet idle (a client that connected but has not sent its
+		// request), and leaves them open when it gives up: close them, or
+		// they would outlive the issuer with their clients' goroutines.
+		return i.srv.Close()
+	}
+	return nil
 }
 
 // AddKey creates a new signing key for alg and publishes it; later Mints for
