@@ -17,6 +17,7 @@ import (
 	"github.com/authgate/authgate/pkg/devissuer"
 	"github.com/authgate/authgate/pkg/server"
 	"github.com/authgate/authgate/pkg/source"
+	"github.com/authgate/authgate/test/bench"
 	"github.com/authgate/authgate/test/resolver"
 )
 
@@ -25,28 +26,6 @@ const host = "shop.example.com"
 
 // coldDelay is how long the resolver takes to answer an uncached cookie.
 const coldDelay = 5 * time.Millisecond
-
-const policies = `
-apiVersion: authgate.io/v1alpha1
-kind: AuthPolicy
-metadata: {name: shop, namespace: shop}
-spec:
-  hosts: ["shop.example.com"]
-  authenticators:
-  - name: bearer
-    jwt: {issuer: "{{ISSUER}}", audiences: ["shop"]}
-  - name: web
-    session:
-      cookies: [session]
-      resolver: {url: "{{RESOLVER}}"}
-  rules:
-  - name: default
-    match: {pathPrefix: /}
-  response:
-    preset: authgear
-    headers:
-      X-User-Id: {claim: sub}
-`
 
 // stack is authgate with its issuer and resolver, and the two floors.
 type stack struct {
@@ -93,7 +72,7 @@ func startStack(ctx context.Context) (_ *stack, err error) {
 		}
 	})
 
-	yaml := strings.NewReplacer("{{ISSUER}}", s.iss.URL, "{{RESOLVER}}", s.resolver.ResolveURL()).Replace(policies)
+	yaml := strings.NewReplacer("{{ISSUER}}", s.iss.URL, "{{RESOLVER}}", s.resolver.ResolveURL()).Replace(bench.Policies)
 	ps, err := source.ParseFile("load.yaml", []byte(yaml), nil)
 	if err != nil {
 		return nil, fmt.Errorf("failed to parse the load policies: %w", err)

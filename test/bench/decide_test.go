@@ -1,7 +1,3 @@
-// Package bench holds benchmarks of whole decisions with real authenticators
-// (JWT verification against a loopback issuer, cookie sessions against a
-// loopback Authgear resolver). Performance goals live here, in numbers
-// anyone can reproduce with `make bench`, never in timed tests.
 package bench
 
 import (
@@ -19,28 +15,6 @@ import (
 	"github.com/authgate/authgate/test/resolver"
 )
 
-const policies = `
-apiVersion: authgate.io/v1alpha1
-kind: AuthPolicy
-metadata: {name: shop, namespace: shop}
-spec:
-  hosts: ["shop.example.com"]
-  authenticators:
-  - name: bearer
-    jwt: {issuer: "{{ISSUER}}", audiences: ["shop"]}
-  - name: web
-    session:
-      cookies: [session]
-      resolver: {url: "{{RESOLVER}}"}
-  rules:
-  - name: default
-    match: {pathPrefix: /}
-  response:
-    preset: authgear
-    headers:
-      X-User-Id: {claim: sub}
-`
-
 func setup(b testing.TB) (*decision.Engine, string) {
 	b.Helper()
 	iss, err := devissuer.New(devissuer.Config{})
@@ -57,7 +31,7 @@ func setup(b testing.TB) (*decision.Engine, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	yaml := strings.NewReplacer("{{ISSUER}}", iss.URL, "{{RESOLVER}}", res.ResolveURL()).Replace(policies)
+	yaml := strings.NewReplacer("{{ISSUER}}", iss.URL, "{{RESOLVER}}", res.ResolveURL()).Replace(Policies)
 	ps, err := source.ParseFile("bench.yaml", []byte(yaml), nil)
 	if err != nil {
 		b.Fatal(err)

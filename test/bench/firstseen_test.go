@@ -77,7 +77,7 @@ func BenchmarkFirstSeen(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			yaml := strings.NewReplacer("{{ISSUER}}", iss.URL, "{{RESOLVER}}", "http://127.0.0.1:1/resolve").Replace(policies)
+			yaml := strings.NewReplacer("{{ISSUER}}", iss.URL, "{{RESOLVER}}", "http://127.0.0.1:1/resolve").Replace(Policies)
 			ps, err := source.ParseFile("bench.yaml", []byte(yaml), nil)
 			if err != nil {
 				b.Fatal(err)

@@ -32,7 +32,7 @@ func manyPolicies(b *testing.B, n int, issuer, resolve string) []*policy.Policy 
 			"{{ISSUER}}", issuer, "{{RESOLVER}}", resolve,
 			"name: shop, namespace: shop", fmt.Sprintf("name: p%d, namespace: ns%d", i, i%100),
 			`"shop.example.com"`, fmt.Sprintf(`"h%d.example.com", "*.w%d.example.com"`, i, i),
-		).Replace(policies)
+		).Replace(Policies)
 		buf.WriteString("---\n")
 		buf.WriteString(doc)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/authn/introspect"
 	"github.com/authgate/authgate/pkg/authn/remote"
+	"github.com/authgate/authgate/pkg/authn/remote/remotetest"
 	"github.com/authgate/authgate/pkg/cache"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/request"
@@ -108,35 +109,17 @@ func req(kv ...string) *request.Request {
 
 func bearer(token string) *request.Request { return req("authorization", "Bearer "+token) }
 
-type outcome int
+// The outcome classes and their check are shared with the other
+// resolver-backed authenticator's tests.
+type outcome = remotetest.Outcome
 
 const (
-	accepted outcome = iota
-	rejected         // ErrInvalid: 401
-	failed           // ErrUpstream and not ErrInvalid: 503
+	accepted = remotetest.Accepted
+	rejected = remotetest.Rejected
+	failed   = remotetest.Failed
 )
 
-func (o outcome) String() string {
-	return [...]string{"accepted", "rejected (401)", "failed (503)"}[o]
-}
-
-func wantOutcome(t *testing.T, id *authn.Identity, err error, want outcome) {
-	t.Helper()
-	switch want {
-	case accepted:
-		if err != nil || id == nil {
-			t.Fatalf("want %v, got identity %v, error %v", want, id, err)
-		}
-	case rejected:
-		if !errors.Is(err, authn.ErrInvalid) || errors.Is(err, remote.ErrUpstream) || id != nil {
-			t.Fatalf("want %v, got identity %v, error %v", want, id, err)
-		}
-	case failed:
-		if !errors.Is(err, remote.ErrUpstream) || errors.Is(err, authn.ErrInvalid) || id != nil {
-			t.Fatalf("want %v, got identity %v, error %v", want, id, err)
-		}
-	}
-}
+var wantOutcome = remotetest.Want
 
 func TestIntrospection(t *testing.T) {
 	tests := map[string]struct {

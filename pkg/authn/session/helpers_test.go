@@ -1,7 +1,6 @@
 package session_test
 
 import (
-	"errors"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/authn/remote"
+	"github.com/authgate/authgate/pkg/authn/remote/remotetest"
 	"github.com/authgate/authgate/pkg/authn/session"
 	"github.com/authgate/authgate/pkg/cache"
 	"github.com/authgate/authgate/pkg/policy"
@@ -132,39 +132,17 @@ func req(kv ...string) *request.Request {
 	return &request.Request{Transport: "http", Host: "app.example.com", Method: http.MethodGet, Path: "/", Headers: h}
 }
 
-// outcome is what the decision engine would make of Authenticate's result.
-type outcome int
+// The outcome classes and their check are shared with the other
+// resolver-backed authenticator's tests.
+type outcome = remotetest.Outcome
 
 const (
-	accepted outcome = iota
-	rejected         // ErrInvalid: 401
-	failed           // ErrUpstream and not ErrInvalid: 503
+	accepted = remotetest.Accepted
+	rejected = remotetest.Rejected
+	failed   = remotetest.Failed
 )
 
-func (o outcome) String() string {
-	return [...]string{"accepted", "rejected (401)", "failed (503)"}[o]
-}
-
-// wantOutcome checks the exact class of the result: an identity and no
-// error, an invalid credential that is not an upstream failure, or an
-// upstream failure that is not an invalid credential, never with an identity.
-func wantOutcome(t testing.TB, id *authn.Identity, err error, want outcome) {
-	t.Helper()
-	switch want {
-	case accepted:
-		if err != nil || id == nil {
-			t.Fatalf("want %v, got identity %v, error %v", want, id, err)
-		}
-	case rejected:
-		if !errors.Is(err, authn.ErrInvalid) || errors.Is(err, remote.ErrUpstream) || id != nil {
-			t.Fatalf("want %v, got identity %v, error %v", want, id, err)
-		}
-	case failed:
-		if !errors.Is(err, remote.ErrUpstream) || errors.Is(err, authn.ErrInvalid) || id != nil {
-			t.Fatalf("want %v, got identity %v, error %v", want, id, err)
-		}
-	}
-}
+var wantOutcome = remotetest.Want
 
 // waitFor polls cond until it holds, failing the test after a generous
 // bound; it waits for an event, it does not time anything.
