@@ -52,10 +52,16 @@ type Metrics struct {
 	// decisions caches the counter and histogram children per label
 	// combination, so that counting a decision on the hot path is a map
 	// lookup with no allocation (WithLabelValues allocates on every call).
-	// The map is copied on write under mu: misses are rare (the label sets
-	// are closed), reads never lock.
+	// Readers use the read-only map; a miss goes to dirty under mu, and
+	// dirty is copied into a new read-only map once the misses since the
+	// last copy reach its size (as sync.Map does, but typed: a sync.Map
+	// would box the key, an allocation per lookup). Copying on every miss
+	// would cost O(n) per new label set: with 10,000 policies, a quadratic
+	// warm-up.
 	decisions atomic.Pointer[map[decisionKey]decisionChildren]
 	mu        sync.Mutex
+	dirty     map[decisionKey]decisionChildren // every combination, under mu
+	misses    int
 }
 
 // decisionKey is one label combination of authgate_decisions_total.
@@ -197,35 +203,42 @@ func (m *Metrics) ObserveDecision(transport string, allow bool, reason, policy s
 	c.duration.Observe(took.Seconds())
 }
 
-// children resolves and caches the children for a new label combination.
+// children resolves and caches the children for a label combination the
+// read-only map lacks.
 func (m *Metrics) children(k decisionKey) decisionChildren {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old := map[decisionKey]decisionChildren{}
-	if p := m.decisions.Load(); p != nil {
-		if c, ok := (*p)[k]; ok {
-			return c
+	c, ok := m.dirty[k]
+	if !ok {
+		verdict := "deny"
+		if k.allow {
+			verdict = "allow"
 		}
-		old = *p
+		ns, name, found := strings.Cut(k.policy, "/")
+		if !found {
+			ns, name = "", k.policy
+		}
+		c = decisionChildren{
+			count:    m.Decisions.WithLabelValues(k.transport, verdict, k.reason, ns, name),
+			duration: m.DecisionDuration.WithLabelValues(k.transport),
+		}
+		if m.dirty == nil {
+			m.dirty = map[decisionKey]decisionChildren{}
+		}
+		m.dirty[k] = c
 	}
-	verdict := "deny"
-	if k.allow {
-		verdict = "allow"
+	read := 0
+	if p := m.decisions.Load(); p != nil {
+		read = len(*p)
 	}
-	ns, name, found := strings.Cut(k.policy, "/")
-	if !found {
-		ns, name = "", k.policy
+	if m.misses++; m.misses >= read {
+		next := make(map[decisionKey]decisionChildren, len(m.dirty))
+		for dk, dc := range m.dirty {
+			next[dk] = dc
+		}
+		m.decisions.Store(&next)
+		m.misses = 0
 	}
-	c := decisionChildren{
-		count:    m.Decisions.WithLabelValues(k.transport, verdict, k.reason, ns, name),
-		duration: m.DecisionDuration.WithLabelValues(k.transport),
-	}
-	next := make(map[decisionKey]decisionChildren, len(old)+1)
-	for ok, ov := range old {
-		next[ok] = ov
-	}
-	next[k] = c
-	m.decisions.Store(&next)
 	return c
 }
 

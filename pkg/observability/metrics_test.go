@@ -2,7 +2,9 @@ package observability
 
 import (
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,6 +97,34 @@ func TestObserveDecisionDoesNotAllocate(t *testing.T) {
 		m.ObserveDecision("grpc", true, "allowed", "shop/web", time.Microsecond)
 	}); n != 0 {
 		t.Fatalf("ObserveDecision allocates %v times per call", n)
+	}
+}
+
+// TestObserveDecisionManyPolicies: thousands of label combinations, each
+// seen several times and from several goroutines, are each counted exactly,
+// whether the cache answers from its read-only map or from the dirty one.
+func TestObserveDecisionManyPolicies(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	const policies, rounds = 3000, 3
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for r := range rounds {
+				for i := range policies {
+					if (i+g+r)%4 == 0 {
+						continue // each goroutine skips a different quarter
+					}
+					m.ObserveDecision("http", false, "invalid_token", "ns/p"+strconv.Itoa(i), time.Microsecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, i := range []int{0, 1, 1499, 2999} {
+		got := testutil.ToFloat64(m.Decisions.WithLabelValues("http", "deny", "invalid_token", "ns", "p"+strconv.Itoa(i)))
+		if got != 3*rounds { // 4 goroutines, each skipping one in four rounds-worth
+			t.Errorf("policy p%d counted %v times, want %d", i, got, 3*rounds)
+		}
 	}
 }
 
