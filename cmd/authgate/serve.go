@@ -22,6 +22,7 @@ import (
 	"github.com/authgate/authgate/pkg/observability"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/server"
+	"github.com/authgate/authgate/pkg/server/extauthz"
 	"github.com/authgate/authgate/pkg/source"
 )
 
@@ -38,7 +39,7 @@ type serverFlags struct {
 	enablePprof    bool
 	denyUpstream   string
 	denyLinkLocal  bool
-	metaClaims     bool
+	grpcMetadata   string
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet, addrHost string) {
@@ -52,7 +53,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, addrHost string) {
 	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve net/http/pprof under /debug/pprof/ on the metrics address (keep that port private)")
 	fs.StringVar(&f.denyUpstream, "deny-upstream-cidrs", "", "comma-separated CIDRs authgate never connects to for URLs from policies (JWKS, discovery, resolvers, introspection), e.g. 127.0.0.0/8,10.0.0.0/8")
 	fs.BoolVar(&f.denyLinkLocal, "deny-link-local", false, "also deny link-local networks (169.254.0.0/16 with cloud metadata endpoints, fe80::/10) to URLs from policies")
-	fs.BoolVar(&f.metaClaims, "grpc-metadata-claims", false, "add the credential's claims to the ext_authz dynamic metadata of allowed requests (for Envoy RBAC on claims; Envoy's access logs may then record them)")
+	fs.StringVar(&f.grpcMetadata, "grpc-metadata", "none", "what allowed ext_authz answers carry in Envoy's dynamic metadata: none; identity (policy, rule, reason, authenticator, subject); or claims (identity and the credential's claims). For Envoy filters that read it (RBAC, Lua, access logs); Envoy's access logs may then record personal data")
 }
 
 func (f *serverFlags) config(log logr.Logger) (server.Config, error) {
@@ -68,7 +69,11 @@ func (f *serverFlags) config(log logr.Logger) (server.Config, error) {
 		return cfg, fmt.Errorf("--deny-reason must be send or omit, not %q", f.denyReason)
 	}
 	cfg.EnablePprof = f.enablePprof
-	cfg.MetadataClaims = f.metaClaims
+	meta, err := extauthz.ParseMetadata(f.grpcMetadata)
+	if err != nil {
+		return cfg, fmt.Errorf("--grpc-metadata: %w", err)
+	}
+	cfg.GRPCMetadata = meta
 	for _, s := range strings.Split(f.trustedProxies, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue

@@ -70,9 +70,9 @@ type Config struct {
 	// "(invalid_token)") from clients, for policies that do not set
 	// spec.response.denyReason and for denials without a policy.
 	OmitDenyReason bool
-	// MetadataClaims adds the claims to the ext_authz dynamic metadata of
-	// allowed requests (extauthz.Server.MetadataClaims).
-	MetadataClaims bool
+	// GRPCMetadata is what allowed ext_authz answers carry in Envoy's
+	// dynamic metadata (extauthz.Metadata); none by default.
+	GRPCMetadata extauthz.Metadata
 	// TracerProvider, when set, records a span per check (continuing the
 	// checked request's traceparent) with child spans for JWKS fetches,
 	// discovery, session resolvers and introspection. Nil: tracing off, at
@@ -295,8 +295,10 @@ func (s *Server) build() {
 				s.log.Error(nil, "recovered from panic in gRPC handler", "panic", fmt.Sprint(p))
 			})),
 			grpc.ChainStreamInterceptor(grpcMetrics.StreamServerInterceptor()),
+			// Allows are written by extauthz's codec (see extauthz.Codec).
+			grpc.ForceServerCodecV2(extauthz.Codec{}),
 		)
-		authv3.RegisterAuthorizationServer(s.grpcSrv, &extauthz.Server{Engine: s.engine, Tracer: s.tracer, MetadataClaims: s.cfg.MetadataClaims})
+		s.grpcSrv.RegisterService(&extauthz.ServiceDesc, &extauthz.Server{Engine: s.engine, Tracer: s.tracer, Metadata: s.cfg.GRPCMetadata})
 		healthpb.RegisterHealthServer(s.grpcSrv, s.health)
 		reflection.Register(s.grpcSrv)
 		grpcMetrics.InitializeMetrics(s.grpcSrv)

@@ -117,7 +117,7 @@ func TestDeploymentDefaults(t *testing.T) {
 		t.Errorf("no POD_NAMESPACE from metadata.namespace in %+v", c.Env)
 	}
 	wantArgs := []string{"serve", "--http-addr=:8080", "--grpc-addr=:9001", "--metrics-addr=:9090",
-		"--log-level=info", "--shutdown-grace=10s", "--leader-elect=true",
+		"--log-level=info", "--shutdown-grace=10s", "--grpc-metadata=none", "--leader-elect=true",
 		"--leader-election-namespace=" + namespace, "--leader-election-id=authgate-status-writer"}
 	if !reflect.DeepEqual(c.Args, wantArgs) {
 		t.Errorf("args\n got %q\nwant %q", c.Args, wantArgs)

@@ -40,7 +40,7 @@ func BenchmarkResponse(b *testing.B) {
 	d := allowed()
 	b.ReportAllocs()
 	for b.Loop() {
-		if Response(d).GetOkResponse() == nil {
+		if Response(d, MetadataIdentity).GetOkResponse() == nil {
 			b.Fatal("not OK")
 		}
 	}
@@ -59,9 +59,9 @@ func BenchmarkResponseRoundTrip(b *testing.B) {
 		l := strings.ToLower(h)
 		d.Remove = append(d.Remove, l, strings.ReplaceAll(l, "-", "_"))
 	}
-	full := Response(d)
+	full := Response(d, MetadataIdentity)
 	without := func(drop func(*authv3.CheckResponse)) *authv3.CheckResponse {
-		r := Response(d)
+		r := Response(d, MetadataIdentity)
 		drop(r)
 		return r
 	}

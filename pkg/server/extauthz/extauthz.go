@@ -39,28 +39,64 @@ type Server struct {
 	// request's traceparent. Nil turns tracing off at the cost of one
 	// comparison.
 	Tracer trace.Tracer
-	// MetadataClaims adds the credential's claims to the dynamic metadata
-	// of allowed requests, for Envoy filters that read them (RBAC on a
-	// claim). Off by default: claims may carry personal data that Envoy's
-	// access logs would then record, and converting and sending them is most
-	// of the cost of a cached allow's answer.
-	MetadataClaims bool
+	// Metadata is what allowed answers carry in Envoy's dynamic metadata.
+	Metadata Metadata
+}
+
+// Metadata says what an allowed answer carries in Envoy's dynamic metadata
+// (under envoy.filters.http.ext_authz, key "authgate"), for the filters
+// after ext_authz (RBAC, Lua) and access logs.
+//
+// The default is none. Identity headers are the contract with the
+// application; metadata is only worth its cost when an Envoy filter reads
+// it: a google.protobuf.Struct of five strings costs more to encode and to
+// decode than the headers, on every request (docs/performance.md), and the
+// subject and claims are personal data that access logs would record.
+type Metadata int
+
+// The metadata modes.
+const (
+	// MetadataNone sends no dynamic metadata.
+	MetadataNone Metadata = iota
+	// MetadataIdentity sends policy, rule, reason, authenticator and
+	// subject.
+	MetadataIdentity
+	// MetadataClaims also sends the credential's claims.
+	MetadataClaims
+)
+
+// ParseMetadata reads a Metadata mode: none, identity or claims.
+func ParseMetadata(s string) (Metadata, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "none":
+		return MetadataNone, nil
+	case "identity":
+		return MetadataIdentity, nil
+	case "claims":
+		return MetadataClaims, nil
+	}
+	return MetadataNone, fmt.Errorf("%q is not none, identity or claims", s)
 }
 
 // Check answers one CheckRequest. It always returns a CheckResponse (never a
 // gRPC error), so Envoy applies authgate's status rather than its own
 // status_on_error.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	return s.response(s.check(ctx, req)), nil
+}
+
+// check decides, inside a span when tracing.
+func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) *decision.Decision {
 	if s.Tracer != nil {
-		return s.checkTraced(ctx, req)
+		return s.decideTraced(ctx, req)
 	}
 	_, d := s.decide(ctx, req)
-	return s.response(d), nil
+	return d
 }
 
 // response is Response with the server's settings.
 func (s *Server) response(d *decision.Decision) *authv3.CheckResponse {
-	return response(d, s.MetadataClaims)
+	return Response(d, s.Metadata)
 }
 
 // decide returns the canonical request (for logs and spans, also when it
@@ -123,23 +159,23 @@ func Request(req *authv3.CheckRequest) (*request.Request, error) {
 }
 
 // Response maps a Decision to a CheckResponse: OK with headers to set
-// (overwriting client copies) and to remove on allow; a denied response with
-// authgate's status, headers and body otherwise.
-func Response(d *decision.Decision) *authv3.CheckResponse { return response(d, false) }
-
-// response is Response, with the claims in the metadata if withClaims.
-func response(d *decision.Decision, withClaims bool) *authv3.CheckResponse {
+// (overwriting client copies) and to remove on allow, and the metadata m
+// asks for; a denied response with authgate's status, headers and body
+// otherwise.
+func Response(d *decision.Decision, m Metadata) *authv3.CheckResponse {
 	if d.Allow {
 		ok := &authv3.OkHttpResponse{
 			Headers:         headerOptions(d.Set),
 			HeadersToRemove: d.Remove,
 		}
-		meta := metadata(d, withClaims)
-		return &authv3.CheckResponse{
-			Status:          &rpcstatus.Status{Code: int32(codes.OK)},
-			HttpResponse:    &authv3.CheckResponse_OkResponse{OkResponse: ok},
-			DynamicMetadata: meta,
+		r := &authv3.CheckResponse{
+			Status:       &rpcstatus.Status{Code: int32(codes.OK)},
+			HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: ok},
 		}
+		if m != MetadataNone {
+			r.DynamicMetadata = metadata(d, m == MetadataClaims)
+		}
+		return r
 	}
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{Code: int32(grpcCode(d.Status)), Message: string(d.Reason)},
@@ -172,11 +208,7 @@ func headerOptions(hs []decision.Header) []*corev3.HeaderValueOption {
 	vals := make([]corev3.HeaderValue, len(hs))
 	out := make([]*corev3.HeaderValueOption, len(hs))
 	for i, h := range hs {
-		key := h.Key
-		if key == "" {
-			key = strings.ToLower(h.Name)
-		}
-		vals[i].Key, vals[i].Value = key, h.Value
+		vals[i].Key, vals[i].Value = headerKey(h), h.Value
 		opts[i].Header = &vals[i]
 		// Overwrite, so a client's copy of an identity header is replaced,
 		// never joined with authgate's value.
@@ -184,6 +216,14 @@ func headerOptions(hs []decision.Header) []*corev3.HeaderValueOption {
 		out[i] = &opts[i]
 	}
 	return out
+}
+
+// headerKey is the header's name as HTTP/2 spells it: lower case.
+func headerKey(h decision.Header) string {
+	if h.Key != "" {
+		return h.Key
+	}
+	return strings.ToLower(h.Name)
 }
 
 // stringValues holds metadata's string values, allocated together.
@@ -215,7 +255,7 @@ func metadata(d *decision.Decision, withClaims bool) *structpb.Struct {
 	if d.Identity != nil {
 		fields["authenticator"] = str(d.Authenticator)
 		fields["subject"] = str(d.Identity.Subject)
-		// With Server.MetadataClaims, the claims convert once per cached
+		// With MetadataClaims, the claims convert once per cached
 		// identity; claims that do not convert (not JSON types) are left out
 		// rather than failing the allow. Marshalling only reads the shared
 		// value.
@@ -247,7 +287,7 @@ func RecoverInterceptor(onPanic func(any)) grpc.UnaryServerInterceptor {
 			if p := recover(); p != nil {
 				onPanic(p)
 				if info.FullMethod == authv3.Authorization_Check_FullMethodName {
-					resp, err = Response(decision.Internal("panic in gRPC handler")), nil
+					resp, err = Response(decision.Internal("panic in gRPC handler"), MetadataNone), nil
 					return
 				}
 				resp, err = nil, grpcstatus.Error(codes.Internal, "internal error")

@@ -82,12 +82,16 @@ func TestRequest(t *testing.T) {
 }
 
 func TestResponse(t *testing.T) {
-	allow := Response(&decision.Decision{
+	allowed := &decision.Decision{
 		Allow: true, Status: 200, Reason: decision.ReasonAllowed, Policy: "ns/p", Rule: "r", Authenticator: "a",
 		Identity: &authn.Identity{Subject: "alice", Claims: map[string]any{"sub": "alice", "n": 1.0, "bad": make(chan int)}},
 		Set:      []decision.Header{{Name: "X-User-Id", Value: "alice"}},
 		Remove:   []string{"x-tenant", "x_user_id"},
-	})
+	}
+	if m := Response(allowed, MetadataNone).GetDynamicMetadata(); m != nil {
+		t.Fatalf("metadata without being asked: %v", m)
+	}
+	allow := Response(allowed, MetadataIdentity)
 	if codes.Code(allow.GetStatus().GetCode()) != codes.OK {
 		t.Fatalf("status = %v", allow.GetStatus())
 	}
@@ -104,7 +108,7 @@ func TestResponse(t *testing.T) {
 		t.Fatalf("metadata = %v", meta)
 	}
 	if _, ok := meta["claims"]; ok {
-		t.Fatal("claims are in the metadata only with Server.MetadataClaims")
+		t.Fatal("claims are in the metadata only with MetadataClaims")
 	}
 
 	// With MetadataClaims: claims that convert are there, once converted
@@ -116,7 +120,7 @@ func TestResponse(t *testing.T) {
 		id   *authn.Identity
 		want bool
 	}{{good, true}, {good, true}, {bad, false}} {
-		cr := (&Server{MetadataClaims: true}).response(&decision.Decision{Allow: true, Status: 200, Reason: decision.ReasonAllowed, Identity: tc.id})
+		cr := (&Server{Metadata: MetadataClaims}).response(&decision.Decision{Allow: true, Status: 200, Reason: decision.ReasonAllowed, Identity: tc.id})
 		claims, ok := cr.GetDynamicMetadata().GetFields()[MetadataNamespace].GetStructValue().GetFields()["claims"]
 		if ok != tc.want {
 			t.Fatalf("claims present = %v, want %v", ok, tc.want)
@@ -127,7 +131,7 @@ func TestResponse(t *testing.T) {
 	}
 
 	for status, code := range map[int]codes.Code{401: codes.Unauthenticated, 403: codes.PermissionDenied, 400: codes.InvalidArgument, 503: codes.Unavailable} {
-		deny := Response(&decision.Decision{Status: status, Reason: "x", DenyHeaders: []decision.Header{{Name: "WWW-Authenticate", Value: "Bearer"}}})
+		deny := Response(&decision.Decision{Status: status, Reason: "x", DenyHeaders: []decision.Header{{Name: "WWW-Authenticate", Value: "Bearer"}}}, MetadataIdentity)
 		if got := codes.Code(deny.GetStatus().GetCode()); got != code {
 			t.Errorf("%d: code %v, want %v", status, got, code)
 		}

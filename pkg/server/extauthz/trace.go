@@ -6,6 +6,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/authgate/authgate/pkg/decision"
 	"github.com/authgate/authgate/pkg/observability/tracing"
 )
 
@@ -16,12 +17,12 @@ var (
 	checkAttrs    = tracing.GRPCCheck(authv3.Authorization_ServiceDesc.ServiceName, "Check")
 )
 
-// checkTraced is Check inside a server span. The parent is the trace of the
+// decideTraced is decide inside a server span. The parent is the trace of the
 // request Envoy is checking, read from its headers (Envoy lower-cases them,
 // as TraceContext looks them up): that is the trace an operator follows from
 // the proxy's access log to authgate's decision. The span ends even when the
 // decision panics (RecoverInterceptor answers above it).
-func (s *Server) checkTraced(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+func (s *Server) decideTraced(ctx context.Context, req *authv3.CheckRequest) *decision.Decision {
 	headers := propagation.MapCarrier(req.GetAttributes().GetRequest().GetHttp().GetHeaders())
 	ctx, span := tracing.StartCheck(ctx, s.Tracer, headers, checkSpanName, checkAttrs...)
 	defer span.End()
@@ -31,5 +32,5 @@ func (s *Server) checkTraced(ctx context.Context, req *authv3.CheckRequest) (*au
 		Allow: d.Allow, Status: d.Status, Reason: string(d.Reason),
 		Policy: d.Policy, Rule: d.Rule, Authenticator: d.Authenticator,
 	})
-	return s.response(d), nil
+	return d
 }

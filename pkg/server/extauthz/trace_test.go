@@ -33,7 +33,7 @@ func TestUntracedCheckAllocs(t *testing.T) {
 	}
 	baseline := testing.AllocsPerRun(200, func() {
 		r, _ := Request(req)
-		_ = Response(s.Engine.Check(ctx, r))
+		_ = Response(s.Engine.Check(ctx, r), MetadataNone)
 	})
 	got := testing.AllocsPerRun(200, func() { _, _ = s.Check(ctx, req) })
 	if got > baseline {
