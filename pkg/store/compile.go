@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"net/http"
 	"net/textproto"
 	"slices"
 	"strconv"
@@ -72,8 +73,69 @@ type Rule struct {
 	*policy.Rule
 	// Index is the rule's position in spec.rules, for explanations.
 	Index          int
-	methods        map[string]bool // nil: any method
 	Authenticators []authn.Authenticator
+	// path and prefix are the rule's Path and PathPrefix, and methods its
+	// Methods, held here so that matching reads the compiled rule alone:
+	// with thousands of policies, each pointer followed is a likely cache
+	// miss on every request.
+	path, prefix string
+	methods      methodSet
+}
+
+// methodSet is a rule's methods: a bit per standard method, and a list of
+// the others (extension methods are rare). Empty means any method.
+type methodSet struct {
+	bits  uint16
+	other []string
+}
+
+// methodBit is a standard method's bit, 0 for any other method.
+func methodBit(m string) uint16 {
+	switch m {
+	case http.MethodGet:
+		return 1 << 0
+	case http.MethodHead:
+		return 1 << 1
+	case http.MethodPost:
+		return 1 << 2
+	case http.MethodPut:
+		return 1 << 3
+	case http.MethodPatch:
+		return 1 << 4
+	case http.MethodDelete:
+		return 1 << 5
+	case http.MethodOptions:
+		return 1 << 6
+	case http.MethodConnect:
+		return 1 << 7
+	case http.MethodTrace:
+		return 1 << 8
+	}
+	return 0
+}
+
+func newMethodSet(methods []string) methodSet {
+	var s methodSet
+	for _, m := range methods {
+		m = strings.ToUpper(m)
+		if b := methodBit(m); b != 0 {
+			s.bits |= b
+		} else if !slices.Contains(s.other, m) {
+			s.other = append(s.other, m)
+		}
+	}
+	return s
+}
+
+// has reports whether the set allows the (upper-case) method.
+func (s *methodSet) has(method string) bool {
+	if s.bits == 0 && s.other == nil {
+		return true
+	}
+	if b := methodBit(method); b != 0 {
+		return s.bits&b != 0
+	}
+	return slices.Contains(s.other, method)
 }
 
 // HeaderPlan says how one identity header is filled.
@@ -127,21 +189,26 @@ var AlwaysStripped = []string{
 func (c *Compiled) Match(method, path string) *Rule {
 	for i := range c.Rules {
 		r := &c.Rules[i]
-		if r.methods != nil && !r.methods[method] {
+		if !r.methods.has(method) {
 			continue
 		}
-		if r.Path != "" {
+		if r.path != "" {
 			// Routers commonly treat "/a/" as "/a": so does an exact rule.
-			if path == r.Path || path == r.Path+"/" || r.Path == path+"/" {
+			if path == r.path || slashed(path, r.path) || slashed(r.path, path) {
 				return r
 			}
 			continue
 		}
-		if PrefixMatch(r.PathPrefix, path) {
+		if PrefixMatch(r.prefix, path) {
 			return r
 		}
 	}
 	return nil
+}
+
+// slashed reports whether a is b with a trailing slash.
+func slashed(a, b string) bool {
+	return len(a) == len(b)+1 && a[len(b)] == '/' && a[:len(b)] == b
 }
 
 // PrefixMatch is a segment-aware prefix match: "/public" matches "/public"
@@ -168,13 +235,7 @@ func compile(p *policy.Policy, f Factory, m *buildMemo) (*Compiled, error) {
 	}
 	for i := range p.Rules {
 		r := &p.Rules[i]
-		cr := Rule{Rule: r, Index: i, Authenticators: all}
-		if len(r.Methods) > 0 {
-			cr.methods = make(map[string]bool, len(r.Methods))
-			for _, m := range r.Methods {
-				cr.methods[strings.ToUpper(m)] = true
-			}
-		}
+		cr := Rule{Rule: r, Index: i, Authenticators: all, path: r.Path, prefix: r.PathPrefix, methods: newMethodSet(r.Methods)}
 		if len(r.Authenticators) > 0 {
 			cr.Authenticators = make([]authn.Authenticator, 0, len(r.Authenticators))
 			for _, n := range r.Authenticators {

@@ -261,34 +261,48 @@ func TestStoreSwap(t *testing.T) {
 	}
 }
 
-// BenchmarkLookup finds the policy for a request's host among 10, 1,000 and
-// 10,000 policies (each with an exact and a wildcard host), the wildcard
-// way (an exact miss, then the parent domain). "cycle" spreads requests over
-// every policy, the worst case for CPU caches; "hot" asks for one host, as
-// traffic that favours a few hosts does. Host strings are made beforehand:
-// formatting them would be measured too.
+// BenchmarkLookup is the host and rule lookup of a decision: the policy for
+// a request's host among 10, 1,000 and 10,000 policies (each with an exact
+// and a wildcard host), found the wildcard way (an exact miss, then the
+// parent domain), then the rule for GET /api/cart among the policy's three
+// (the last matches). "cycle" spreads requests over every policy, the worst
+// case for CPU caches; "hot" asks for one host, as traffic that favours a
+// few hosts does. Host strings are made beforehand: formatting them would be
+// measured too.
 func BenchmarkLookup(b *testing.B) {
 	for _, n := range []int{10, 1000, 10000} {
 		ps := make([]*policy.Policy, 0, n)
 		hosts := make([]string, n)
 		for i := range n {
-			ps = append(ps, pol("ns", "p"+itoa(i), i, "h"+itoa(i)+".example.com", "*.w"+itoa(i)+".example.com"))
+			p := pol("ns", "p"+itoa(i), i, "h"+itoa(i)+".example.com", "*.w"+itoa(i)+".example.com")
+			p.Rules = []policy.Rule{
+				{Name: "public", PathPrefix: "/public", AllowAnonymous: true},
+				{Name: "admin", PathPrefix: "/admin", Methods: []string{"GET", "POST"}},
+				{Name: "default", PathPrefix: "/"},
+			}
+			p.Authenticators = []policy.Authenticator{{Name: "jwt", JWT: &policy.JWT{Issuer: "https://i", Audiences: []string{"a"}}}}
+			ps = append(ps, p)
 			hosts[i] = "a.w" + itoa(i) + ".example.com"
 		}
 		snap := Build(ps, factory{})
+		find := func(b *testing.B, host string) {
+			c := snap.Lookup(host)
+			if c == nil {
+				b.Fatal("no policy")
+			}
+			if r := c.Match("GET", "/api/cart"); r == nil || r.Name != "default" {
+				b.Fatal("wrong rule")
+			}
+		}
 		b.Run("cycle/"+itoa(n), func(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
-				if snap.Lookup(hosts[i%n]) == nil {
-					b.Fatal("miss")
-				}
+				find(b, hosts[i%n])
 			}
 		})
 		b.Run("hot/"+itoa(n), func(b *testing.B) {
 			host := hosts[n/2]
 			for b.Loop() {
-				if snap.Lookup(host) == nil {
-					b.Fatal("miss")
-				}
+				find(b, host)
 			}
 		})
 	}
@@ -349,5 +363,41 @@ func TestHeaderBits(t *testing.T) {
 	}
 	if c, d := snap.Lookup("c.com"), snap.Lookup("d.com"); len(c.Headers) == len(d.Headers) {
 		t.Fatalf("the preset and its lookalike should differ in plans: %d and %d", len(c.Headers), len(d.Headers))
+	}
+}
+
+// TestMatchMethods: a rule's methods, standard or not, any case in the
+// policy, match the request's upper-case method; no methods match any.
+func TestMatchMethods(t *testing.T) {
+	p := pol("a", "m", 1, "a.com")
+	p.Rules = []policy.Rule{
+		{Name: "read", PathPrefix: "/", Methods: []string{"get", "HEAD"}, AllowAnonymous: true},
+		{Name: "ext", PathPrefix: "/", Methods: []string{"PROPFIND", "propfind", "TRACE"}, AllowAnonymous: true},
+		{Name: "exact", Path: "/x", AllowAnonymous: true},
+	}
+	c := Build([]*policy.Policy{p}, factory{}).Lookup("a.com")
+	if c == nil {
+		t.Fatal("no policy")
+	}
+	tests := []struct{ method, path, want string }{
+		{"GET", "/a", "read"},
+		{"HEAD", "/a", "read"},
+		{"PROPFIND", "/a", "ext"},
+		{"TRACE", "/a", "ext"},
+		{"POST", "/x", "exact"},
+		{"POST", "/x/", "exact"},
+		{"MKCOL", "/x", "exact"},
+		{"POST", "/a", ""},
+		{"get", "/a", ""}, // methods arrive upper-case; anything else is another method
+		{"POST", "/xy", ""},
+	}
+	for _, tc := range tests {
+		got := ""
+		if r := c.Match(tc.method, tc.path); r != nil {
+			got = r.Name
+		}
+		if got != tc.want {
+			t.Errorf("%s %s: rule %q, want %q", tc.method, tc.path, got, tc.want)
+		}
 	}
 }
