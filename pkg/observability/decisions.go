@@ -22,16 +22,17 @@ var decisionsDesc = prometheus.NewDesc("authgate_decisions_total",
 // label pairs are made at scrape time only (decisionCollector).
 //
 // Counting on the hot path is a map lookup with no allocation. Readers use
-// the read-only map; a miss goes to dirty under mu, and dirty is copied
-// into a new read-only map once the misses since the last copy reach its
-// size (as sync.Map does, but typed: a sync.Map would box the key, an
-// allocation per lookup). Copying on every miss would cost O(n) per new
-// label set: with 10,000 policies, a quadratic warm-up.
+// the read-only map; a miss goes to pending under mu, and read and pending
+// are merged into a new read-only map once the misses since the last merge
+// reach read's size (as sync.Map does, but typed: a sync.Map would box the
+// key, an allocation per lookup). Merging on every miss would cost O(n)
+// per new label set: with 10,000 policies, a quadratic warm-up. pending
+// holds only what read lacks, so the series are not indexed twice.
 type decisionCounts struct {
-	read   atomic.Pointer[map[decisionKey]*decisionSeries]
-	mu     sync.Mutex
-	dirty  map[decisionKey]*decisionSeries // every combination, under mu
-	misses int
+	read    atomic.Pointer[map[decisionKey]*decisionSeries]
+	mu      sync.Mutex
+	pending map[decisionKey]*decisionSeries // what read lacks, under mu
+	misses  int
 }
 
 // decisionKey is one label combination of authgate_decisions_total.
@@ -71,25 +72,32 @@ func (m *Metrics) series(k decisionKey) *decisionSeries {
 	d := &m.decisions
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s, ok := d.dirty[k]
+	var read map[decisionKey]*decisionSeries
+	if p := d.read.Load(); p != nil {
+		read = *p
+	}
+	// A merge since the caller looked may have put k in read.
+	if s, ok := read[k]; ok {
+		return s
+	}
+	s, ok := d.pending[k]
 	if !ok {
 		s = &decisionSeries{created: time.Now(), duration: m.DecisionDuration.WithLabelValues(k.transport)}
-		if d.dirty == nil {
-			d.dirty = map[decisionKey]*decisionSeries{}
+		if d.pending == nil {
+			d.pending = map[decisionKey]*decisionSeries{}
 		}
-		d.dirty[k] = s
+		d.pending[k] = s
 	}
-	read := 0
-	if p := d.read.Load(); p != nil {
-		read = len(*p)
-	}
-	if d.misses++; d.misses >= read {
-		next := make(map[decisionKey]*decisionSeries, len(d.dirty))
-		for dk, ds := range d.dirty {
+	if d.misses++; d.misses >= len(read) {
+		next := make(map[decisionKey]*decisionSeries, len(read)+len(d.pending))
+		for dk, ds := range read {
+			next[dk] = ds
+		}
+		for dk, ds := range d.pending {
 			next[dk] = ds
 		}
 		d.read.Store(&next)
-		d.misses = 0
+		d.pending, d.misses = nil, 0
 	}
 	return s
 }
@@ -106,11 +114,17 @@ func (c *decisionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- decisio
 func (c *decisionCollector) Collect(ch chan<- prometheus.Metric) {
 	d := &c.m.decisions
 	d.mu.Lock()
-	keys := make([]decisionKey, 0, len(d.dirty))
-	series := make([]*decisionSeries, 0, len(d.dirty))
-	for k, s := range d.dirty {
-		keys = append(keys, k)
-		series = append(series, s)
+	var read map[decisionKey]*decisionSeries
+	if p := d.read.Load(); p != nil {
+		read = *p
+	}
+	keys := make([]decisionKey, 0, len(read)+len(d.pending))
+	series := make([]*decisionSeries, 0, len(read)+len(d.pending))
+	for _, part := range [...]map[decisionKey]*decisionSeries{read, d.pending} {
+		for k, s := range part {
+			keys = append(keys, k)
+			series = append(series, s)
+		}
 	}
 	d.mu.Unlock()
 	for i, k := range keys {

@@ -122,7 +122,29 @@ func TestObserveDecisionManyPolicies(t *testing.T) {
 			}
 		})
 	}
+	// Scrapes meanwhile see each series once: a series is in the read
+	// map or in pending, never both (a duplicate fails the gather).
+	done := make(chan struct{})
+	scraped := make(chan error, 1)
+	go func() {
+		defer close(scraped)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := reg.Gather(); err != nil {
+				scraped <- err
+				return
+			}
+		}
+	}()
 	wg.Wait()
+	close(done)
+	if err := <-scraped; err != nil {
+		t.Fatalf("scrape during counting: %v", err)
+	}
 	if n, err := testutil.GatherAndCount(reg, "authgate_decisions_total"); err != nil || n != policies {
 		t.Errorf("%d series (%v), want %d", n, err, policies)
 	}
