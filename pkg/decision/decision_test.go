@@ -519,3 +519,37 @@ func TestHeadersFollowPolicyChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderListsKeepNoSpareCapacity: the header list is kept per cached
+// identity, so it holds the headers set and no room for those not set,
+// whether built on the stack (a policy's usual few plans) or not (more
+// plans than the stack buffer).
+func TestHeaderListsKeepNoSpareCapacity(t *testing.T) {
+	wide := shop(false)
+	wide.Hosts = []string{"wide.example.com"}
+	wide.Response.Headers = nil
+	for i := range policy.MaxHeaders {
+		wide.Response.Headers = append(wide.Response.Headers, policy.HeaderSpec{Name: fmt.Sprintf("X-H%02d", i), Claim: "sub"})
+	}
+	snap := snapshot(t, shop(false), wide)
+	tests := map[string]struct {
+		host, path, authz string
+		wantSet           int
+	}{
+		"few claims":     {host: "shop.example.com", path: "/api/x", authz: "bearer reader", wantSet: 5},
+		"all claims":     {host: "shop.example.com", path: "/api/x", authz: "bearer alice", wantSet: 11},
+		"anonymous":      {host: "shop.example.com", path: "/public/x", wantSet: 1},
+		"past the stack": {host: "wide.example.com", path: "/api/x", authz: "bearer alice", wantSet: 8 + policy.MaxHeaders},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			d := Decide(context.Background(), req(tc.host, "GET", tc.path, tc.authz), snap, Options{})
+			if !d.Allow {
+				t.Fatalf("want allow, got %d %s", d.Status, d.Reason)
+			}
+			if len(d.Set) != tc.wantSet || cap(d.Set) != len(d.Set) {
+				t.Errorf("Set has len %d cap %d, want len %d and no spare capacity: %v", len(d.Set), cap(d.Set), tc.wantSet, d.Set)
+			}
+		})
+	}
+}

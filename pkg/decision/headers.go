@@ -58,7 +58,15 @@ func newHeaderSlot(*authn.Identity) any { return new(atomic.Pointer[headerEntry]
 type anonymousKey struct{ rejected bool }
 
 func buildHeaders(c *store.Compiled, id *authn.Identity, rejected bool) *headerSet {
-	set := make([]Header, 0, len(c.Headers)+1)
+	// The list is built on the stack and copied out at its final length:
+	// it is kept per cached identity, and most claims a policy may map are
+	// absent from most identities (3 of the authgear preset's 9 entries is
+	// usual), so capacity for every plan tripled what each identity kept.
+	var buf [16]Header
+	set := buf[:0]
+	if n := len(c.Headers) + 1; n > len(buf) {
+		set = make([]Header, 0, n)
+	}
 	var mask uint64 // bits of the names set this time
 	slow := false   // a name without a bit was set: compare names
 	add := func(name, key, value string, bit uint64) {
@@ -102,7 +110,9 @@ func buildHeaders(c *store.Compiled, id *authn.Identity, rejected bool) *headerS
 		// and every policy with the same names.
 		remove = c.NamesMemo(removeKey{mask}, func() any { return removeList(c, mask, nil) }).([]string)
 	}
-	return &headerSet{set: slices.Clip(set), remove: remove}
+	kept := make([]Header, len(set))
+	copy(kept, set)
+	return &headerSet{set: kept, remove: remove}
 }
 
 // removeKey memoises a policy's remove list for one mask of set names.

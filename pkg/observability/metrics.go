@@ -5,9 +5,6 @@ package observability
 
 import (
 	"net/url"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +14,8 @@ import (
 // Metrics are authgate's Prometheus metrics. Labels come from closed sets
 // (transport, decision, reason, policy names) and never from request data.
 type Metrics struct {
-	Decisions        *prometheus.CounterVec
+	// DecisionDuration is filled by ObserveDecision, as is
+	// authgate_decisions_total (decisions.go).
 	DecisionDuration *prometheus.HistogramVec
 	Panics           *prometheus.CounterVec
 	JWKSFetches      *prometheus.CounterVec
@@ -49,30 +47,8 @@ type Metrics struct {
 	HTTPInFlight prometheus.Gauge
 
 	reg prometheus.Registerer
-	// decisions caches the counter and histogram children per label
-	// combination, so that counting a decision on the hot path is a map
-	// lookup with no allocation (WithLabelValues allocates on every call).
-	// Readers use the read-only map; a miss goes to dirty under mu, and
-	// dirty is copied into a new read-only map once the misses since the
-	// last copy reach its size (as sync.Map does, but typed: a sync.Map
-	// would box the key, an allocation per lookup). Copying on every miss
-	// would cost O(n) per new label set: with 10,000 policies, a quadratic
-	// warm-up.
-	decisions atomic.Pointer[map[decisionKey]decisionChildren]
-	mu        sync.Mutex
-	dirty     map[decisionKey]decisionChildren // every combination, under mu
-	misses    int
-}
-
-// decisionKey is one label combination of authgate_decisions_total.
-type decisionKey struct {
-	transport, reason, policy string
-	allow                     bool
-}
-
-type decisionChildren struct {
-	count    prometheus.Counter
-	duration prometheus.Observer
+	// decisions counts authgate_decisions_total by label combination.
+	decisions decisionCounts
 }
 
 // Policy states of authgate_policies.
@@ -90,10 +66,6 @@ var decisionBuckets = prometheus.ExponentialBuckets(10e-6, 2.5, 14)
 // collectors, on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "authgate_decisions_total",
-			Help: "Decisions made, by transport, verdict, reason and policy (namespace and name; empty when no policy claimed the host).",
-		}, []string{"transport", "decision", "reason", "policy_namespace", "policy"}),
 		DecisionDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "authgate_decision_duration_seconds",
 			Help:    "Time to decide one request, from the adapter's receipt to its answer.",
@@ -180,66 +152,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.PolicyStates, m.SnapshotBuildDuration, m.JWKSLastSuccess, m.UnknownKidRefetches,
 		m.HTTPRequests, m.HTTPDuration, m.HTTPInFlight)
 	reg.MustRegister(m.UpstreamDuration, m.UpstreamErrors, m.StaleAnswers)
-	reg.MustRegister(m.Decisions, m.DecisionDuration, m.Panics, m.JWKSFetches, m.Discoveries,
+	reg.MustRegister(&decisionCollector{m: m}, m.DecisionDuration, m.Panics, m.JWKSFetches, m.Discoveries,
 		m.CacheEvents, m.Policies, m.PolicyProblems, m.SnapshotBuilds, m.SnapshotBuildAt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
-}
-
-// ObserveDecision counts one decision. policy is "namespace/name" (or a
-// bare name in standalone mode, or "" when no policy claimed the host). It
-// does not allocate once a label combination has been seen: it runs on
-// every request.
-func (m *Metrics) ObserveDecision(transport string, allow bool, reason, policy string, took time.Duration) {
-	k := decisionKey{transport: transport, reason: reason, policy: policy, allow: allow}
-	var c decisionChildren
-	if p := m.decisions.Load(); p != nil {
-		c = (*p)[k]
-	}
-	if c.count == nil {
-		c = m.children(k)
-	}
-	c.count.Inc()
-	c.duration.Observe(took.Seconds())
-}
-
-// children resolves and caches the children for a label combination the
-// read-only map lacks.
-func (m *Metrics) children(k decisionKey) decisionChildren {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c, ok := m.dirty[k]
-	if !ok {
-		verdict := "deny"
-		if k.allow {
-			verdict = "allow"
-		}
-		ns, name, found := strings.Cut(k.policy, "/")
-		if !found {
-			ns, name = "", k.policy
-		}
-		c = decisionChildren{
-			count:    m.Decisions.WithLabelValues(k.transport, verdict, k.reason, ns, name),
-			duration: m.DecisionDuration.WithLabelValues(k.transport),
-		}
-		if m.dirty == nil {
-			m.dirty = map[decisionKey]decisionChildren{}
-		}
-		m.dirty[k] = c
-	}
-	read := 0
-	if p := m.decisions.Load(); p != nil {
-		read = len(*p)
-	}
-	if m.misses++; m.misses >= read {
-		next := make(map[decisionKey]decisionChildren, len(m.dirty))
-		for dk, dc := range m.dirty {
-			next[dk] = dc
-		}
-		m.decisions.Store(&next)
-		m.misses = 0
-	}
-	return c
 }
 
 // SetPolicyStates sets authgate_policies from a snapshot's counts: ready

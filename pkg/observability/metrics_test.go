@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // populated returns metrics on a fresh registry with one series in every
@@ -78,10 +79,11 @@ func TestObserveDecisionSplitsThePolicyKey(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			m := NewMetrics(prometheus.NewRegistry())
+			reg := prometheus.NewRegistry()
+			m := NewMetrics(reg)
 			m.ObserveDecision("grpc", false, "no_rule", tc.policy, time.Millisecond)
 			m.ObserveDecision("grpc", false, "no_rule", tc.policy, time.Millisecond)
-			if got := testutil.ToFloat64(m.Decisions.WithLabelValues("grpc", "deny", "no_rule", tc.wantNS, tc.wantName)); got != 2 {
+			if got := decisions(t, reg, "grpc", "deny", "no_rule", tc.wantNS, tc.wantName); got != 2 {
 				t.Fatalf("decisions{policy_namespace=%q,policy=%q} = %v, want 2", tc.wantNS, tc.wantName, got)
 			}
 		})
@@ -104,7 +106,8 @@ func TestObserveDecisionDoesNotAllocate(t *testing.T) {
 // seen several times and from several goroutines, are each counted exactly,
 // whether the cache answers from its read-only map or from the dirty one.
 func TestObserveDecisionManyPolicies(t *testing.T) {
-	m := NewMetrics(prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
 	const policies, rounds = 3000, 3
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -119,13 +122,75 @@ func TestObserveDecisionManyPolicies(t *testing.T) {
 			}
 		})
 	}
+	// Scrapes meanwhile see each series once: a series is in the read
+	// map or in pending, never both (a duplicate fails the gather).
+	done := make(chan struct{})
+	scraped := make(chan error, 1)
+	go func() {
+		defer close(scraped)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := reg.Gather(); err != nil {
+				scraped <- err
+				return
+			}
+		}
+	}()
 	wg.Wait()
+	close(done)
+	if err := <-scraped; err != nil {
+		t.Fatalf("scrape during counting: %v", err)
+	}
+	if n, err := testutil.GatherAndCount(reg, "authgate_decisions_total"); err != nil || n != policies {
+		t.Errorf("%d series (%v), want %d", n, err, policies)
+	}
 	for _, i := range []int{0, 1, 1499, 2999} {
-		got := testutil.ToFloat64(m.Decisions.WithLabelValues("http", "deny", "invalid_token", "ns", "p"+strconv.Itoa(i)))
+		got := decisions(t, reg, "http", "deny", "invalid_token", "ns", "p"+strconv.Itoa(i))
 		if got != 3*rounds { // 4 goroutines, each skipping one in four rounds-worth
 			t.Errorf("policy p%d counted %v times, want %d", i, got, 3*rounds)
 		}
 	}
+}
+
+// decisions is the value of authgate_decisions_total with the given labels
+// as a scrape of reg sees it, 0 when there is no such series.
+func decisions(t *testing.T, reg prometheus.Gatherer, transport, verdict, reason, ns, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"transport": transport, "decision": verdict, "reason": reason, "policy_namespace": ns, "policy": name}
+	for _, mf := range mfs {
+		if mf.GetName() != "authgate_decisions_total" {
+			continue
+		}
+		if mf.GetType() != dto.MetricType_COUNTER {
+			t.Fatalf("authgate_decisions_total is a %v", mf.GetType())
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != len(want) {
+				t.Fatalf("series with labels %v", m.GetLabel())
+			}
+			for _, l := range m.GetLabel() {
+				if want[l.GetName()] != l.GetValue() {
+					continue series
+				}
+			}
+			// A CounterVec child exports when it was created; so must
+			// the series that replaced it.
+			if m.GetCounter().GetCreatedTimestamp() == nil {
+				t.Errorf("series %v without a created timestamp", m.GetLabel())
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }
 
 func BenchmarkObserveDecision(b *testing.B) {

@@ -56,12 +56,13 @@ func TestLoggerWritesJSONAndHonoursVerbosity(t *testing.T) {
 // nothing is registered on the global registry.
 func TestMetricsUseTheirOwnRegistry(t *testing.T) {
 	a, b := prometheus.NewRegistry(), prometheus.NewRegistry()
-	ma, mb := NewMetrics(a), NewMetrics(b)
+	ma := NewMetrics(a)
+	NewMetrics(b)
 	ma.ObserveDecision("grpc", true, "allowed", "ns/p", time.Millisecond)
-	if got := testutil.ToFloat64(ma.Decisions.WithLabelValues("grpc", "allow", "allowed", "ns", "p")); got != 1 {
+	if got := decisions(t, a, "grpc", "allow", "allowed", "ns", "p"); got != 1 {
 		t.Fatalf("decisions = %v", got)
 	}
-	if got := testutil.ToFloat64(mb.Decisions.WithLabelValues("grpc", "allow", "allowed", "ns", "p")); got != 0 {
+	if got := decisions(t, b, "grpc", "allow", "allowed", "ns", "p"); got != 0 {
 		t.Fatalf("the second instance counted the first's decision")
 	}
 	if n, err := testutil.GatherAndCount(a, "authgate_decision_duration_seconds"); err != nil || n != 1 {

@@ -226,7 +226,7 @@ func compile(p *policy.Policy, f Factory, m *buildMemo) (*Compiled, error) {
 	byName := make(map[string]authn.Authenticator, len(p.Authenticators))
 	all := make([]authn.Authenticator, 0, len(p.Authenticators))
 	for i := range p.Authenticators {
-		a, err := f.New(&p.Authenticators[i])
+		a, err := m.authenticator(f, &p.Authenticators[i])
 		if err != nil {
 			return nil, fmt.Errorf("spec.authenticators[%d]: %w", i, err)
 		}
@@ -269,12 +269,14 @@ func compile(p *policy.Policy, f Factory, m *buildMemo) (*Compiled, error) {
 }
 
 // buildMemo shares what policies with the same header names have in common
-// within one Build: their strip list, header bits and header plans.
+// within one Build: their strip list, header bits and header plans, and
+// the authenticators of equal entries (share.go).
 // Thousands of tenants with the same response settings then cost one list,
 // in time and memory.
 type buildMemo struct {
-	names    map[string]*nameInfo
-	planSets map[string][]HeaderPlan
+	names          map[string]*nameInfo
+	planSets       map[string][]HeaderPlan
+	authenticators map[string]sharedAuthenticator
 }
 
 // plans returns one shared copy of equal header plans. Plans are read-only

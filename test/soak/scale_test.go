@@ -75,9 +75,17 @@ func BenchmarkBinaryRSS10k(b *testing.B) {
 		b.Fatal(err)
 	}
 	httpAddr, opsAddr := testproc.FreeAddr(b), testproc.FreeAddr(b)
+	args := []string{"serve", "--policies", dir,
+		"--http-addr", httpAddr, "--grpc-addr", testproc.FreeAddr(b), "--metrics-addr", opsAddr, "--log-level", "error"}
+	// With AUTHGATE_HEAP_PROFILE=<file> the benchmark saves the binary's
+	// heap profile after the warm-up: the retained costs to look at with
+	// go tool pprof -sample_index=inuse_space.
+	heapProfile := os.Getenv("AUTHGATE_HEAP_PROFILE")
+	if heapProfile != "" {
+		args = append(args, "--enable-pprof")
+	}
 	start := time.Now()
-	proc := testproc.Start(b, 2*time.Minute, "authgate", nil, bin, "serve", "--policies", dir,
-		"--http-addr", httpAddr, "--grpc-addr", testproc.FreeAddr(b), "--metrics-addr", opsAddr, "--log-level", "error")
+	proc := testproc.Start(b, 2*time.Minute, "authgate", nil, bin, args...)
 	testproc.WaitUntil(b, proc, "authgate ready with 10,000 policies", func() error {
 		res, err := opsClient.Get("http://" + opsAddr + "/readyz")
 		if err != nil {
@@ -154,6 +162,12 @@ func BenchmarkBinaryRSS10k(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if heapProfile != "" {
+		saveHeapProfile(b, "http://"+opsAddr+"/debug/pprof/heap", heapProfile)
+		// The text form ends with the runtime's MemStats: where the RSS
+		// beyond the live heap goes.
+		saveHeapProfile(b, "http://"+opsAddr+"/debug/pprof/heap?debug=1", heapProfile+".txt")
+	}
 
 	last := "sess-" + strconv.Itoa(n-1)
 	for b.Loop() {
@@ -164,6 +178,23 @@ func BenchmarkBinaryRSS10k(b *testing.B) {
 	b.ReportMetric(float64(rss)/1024, "rss-MiB")
 	b.ReportMetric(float64(hwm)/1024, "hwm-MiB")
 	b.ReportMetric(loaded.Seconds(), "load-s")
+}
+
+// saveHeapProfile writes the heap profile served at url to file.
+func saveHeapProfile(b *testing.B, url, file string) {
+	b.Helper()
+	res, err := opsClient.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	data, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		b.Fatalf("heap profile: %d %v", res.StatusCode, err)
+	}
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // statusKiB reads one kB field of /proc/<pid>/status.
