@@ -148,6 +148,18 @@ type sample struct {
 	elapsed   time.Duration
 }
 
+// add merges o (a later slice of the same measurement) into s.
+func (s *sample) add(o sample) {
+	s.n += o.n
+	s.errors += o.errors
+	if s.firstErr == nil {
+		s.firstErr = o.firstErr
+	}
+	s.latencies = append(s.latencies, o.latencies...)
+	s.attempts += o.attempts
+	s.elapsed += o.elapsed
+}
+
 // drive runs workers in a closed loop against t: warm-up, then a measured
 // window. Errors count in both; latencies only in the window.
 func drive(ctx context.Context, t target, src feed, workers int, warmup, duration time.Duration) sample {

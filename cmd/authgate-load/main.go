@@ -30,6 +30,7 @@ func main() {
 	flag.DurationVar(&cfg.Warmup, "warmup", time.Second, "unmeasured time before each measurement")
 	scenarios := flag.String("scenarios", "all", "comma-separated scenarios, or all: "+strings.Join(scenarioNames(), ","))
 	transports := flag.String("transports", "grpc,http", "comma-separated transports: grpc,http")
+	flag.IntVar(&cfg.Rounds, "rounds", 5, "slices each measurement is taken in, in turn with the floor's, so that drift in the machine's speed cancels out of the ratios")
 	flag.IntVar(&cfg.Pool, "pool", 60000, "credentials pre-made for token-new and cookie-cold (reused round-robin if a run needs more)")
 	jsonOut := flag.Bool("json", false, "print the report as JSON instead of a table")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (client, authgate and floors share the process) to this file")

@@ -14,9 +14,11 @@ func TestRunShort(t *testing.T) {
 	tests := map[string]struct {
 		scenario  string
 		transport string
+		rounds    int
 	}{
-		"token-hit over gRPC":   {scenario: "token-hit", transport: "grpc"},
-		"cookie-cold over HTTP": {scenario: "cookie-cold", transport: "http"},
+		"token-hit over gRPC":             {scenario: "token-hit", transport: "grpc"},
+		"cookie-cold over HTTP":           {scenario: "cookie-cold", transport: "http"},
+		"token-hit over HTTP in 3 rounds": {scenario: "token-hit", transport: "http", rounds: 3},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -25,7 +27,7 @@ func TestRunShort(t *testing.T) {
 			var log bytes.Buffer
 			rep, err := Run(ctx, Config{
 				Workers: 2, Conns: 1, Duration: 200 * time.Millisecond, Warmup: 50 * time.Millisecond,
-				Scenarios: []string{tc.scenario}, Transports: []string{tc.transport}, Pool: 2000,
+				Scenarios: []string{tc.scenario}, Transports: []string{tc.transport}, Pool: 2000, Rounds: tc.rounds,
 			}, &log)
 			if err != nil {
 				t.Fatal(err)

@@ -44,6 +44,7 @@ type Report struct {
 	Conns    int      `json:"conns"`
 	Duration string   `json:"duration"`
 	Warmup   string   `json:"warmup"`
+	Rounds   int      `json:"rounds"`
 	CPUs     int      `json:"cpus"`
 	Results  []Result `json:"results"`
 }
@@ -90,8 +91,8 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report as an aligned text table.
 func (rep *Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "workers=%d conns=%d duration=%s warmup=%s cpus=%d; latencies in ms\n\n",
-		rep.Workers, rep.Conns, rep.Duration, rep.Warmup, rep.CPUs)
+	fmt.Fprintf(w, "workers=%d conns=%d duration=%s warmup=%s rounds=%d cpus=%d; latencies in ms\n\n",
+		rep.Workers, rep.Conns, rep.Duration, rep.Warmup, rep.Rounds, rep.CPUs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\ttransport\treq/s\tp50\tp90\tp99\tp99.9\terrors\treq/s/floor\tp99/floor\t")
 	for _, r := range rep.Results {

@@ -22,6 +22,11 @@ type Config struct {
 	Transports []string // "grpc", "http"; empty: both
 	// Pool is how many credentials token-new and cookie-cold make up front.
 	Pool int
+	// Rounds splits each measurement into this many slices, taken in turn
+	// (the floor, then each scenario, then the floor again...), so that a
+	// machine whose speed drifts during the run (a shared or throttled VM)
+	// slows the floor and authgate alike instead of skewing their ratio.
+	Rounds int
 }
 
 func (c *Config) defaults() error {
@@ -39,6 +44,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Pool <= 0 {
 		c.Pool = 60000
+	}
+	if c.Rounds <= 0 {
+		c.Rounds = 1
 	}
 	if len(c.Transports) == 0 {
 		c.Transports = []string{"grpc", "http"}
@@ -67,7 +75,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	}
 	defer st.close()
 
-	rep := &Report{Workers: cfg.Workers, Conns: cfg.Conns, Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(), CPUs: runtime.GOMAXPROCS(0)}
+	rep := &Report{Workers: cfg.Workers, Conns: cfg.Conns, Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(), Rounds: cfg.Rounds, CPUs: runtime.GOMAXPROCS(0)}
 	for _, tr := range cfg.Transports {
 		authgate, floor, err := targets(st, tr, cfg.Conns)
 		if err != nil {
@@ -100,26 +108,45 @@ func targets(st *stack, transport string, conns int) (authgate, floor target, er
 	return a, f, nil
 }
 
-// measure runs the floor, then each scenario, on one transport.
+// measure runs the floor, then each scenario, on one transport: in
+// cfg.Rounds slices of Duration/Rounds each, taken in turn.
 func measure(ctx context.Context, cfg Config, st *stack, scs []scenario, transport string, authgate, floor target, log io.Writer) ([]Result, error) {
 	hit, err := prepareTokenHit(ctx, st, cfg.Pool)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(log, "%s: floor\n", transport)
-	fr := summarize(floorName, transport, drive(ctx, floor, hit, cfg.Workers, cfg.Warmup, cfg.Duration))
-	out := []Result{fr}
-	for _, sc := range scs {
-		fmt.Fprintf(log, "%s: %s (%s)\n", transport, sc.name, sc.about)
-		src, err := sc.prepare(ctx, st, cfg.Pool)
-		if err != nil {
+	feeds := make([]feed, len(scs))
+	for i, sc := range scs {
+		if feeds[i], err = sc.prepare(ctx, st, cfg.Pool); err != nil {
 			return nil, fmt.Errorf("failed to prepare %s: %w", sc.name, err)
 		}
-		smp := drive(ctx, authgate, src, cfg.Workers, cfg.Warmup, cfg.Duration)
-		if (sc.name == "token-new" || sc.name == "cookie-cold") && smp.attempts > uint64(cfg.Pool) {
-			fmt.Fprintf(log, "warning: %s sent %d requests with %d credentials: raise -pool\n", sc.name, smp.attempts, cfg.Pool)
+	}
+	slice, warmup := cfg.Duration/time.Duration(cfg.Rounds), cfg.Warmup
+	if cfg.Rounds > 1 {
+		// Connections and caches are warm after the first round: later
+		// slices only need the closed loop to reach its steady state.
+		warmup = max(cfg.Warmup/time.Duration(cfg.Rounds), min(cfg.Warmup, 200*time.Millisecond))
+	}
+	var floorS sample
+	samples := make([]sample, len(scs))
+	for round := range cfg.Rounds {
+		fmt.Fprintf(log, "%s: round %d/%d: floor\n", transport, round+1, cfg.Rounds)
+		floorS.add(drive(ctx, floor, hit, cfg.Workers, warmup, slice))
+		for i, sc := range scs {
+			fmt.Fprintf(log, "%s: round %d/%d: %s (%s)\n", transport, round+1, cfg.Rounds, sc.name, sc.about)
+			samples[i].add(drive(ctx, authgate, feeds[i], cfg.Workers, warmup, slice))
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 		}
-		r := summarize(sc.name, transport, smp)
+	}
+	fr := summarize(floorName, transport, floorS)
+	out := []Result{fr}
+	for i, sc := range scs {
+		if (sc.name == "token-new" || sc.name == "cookie-cold") && samples[i].attempts > uint64(cfg.Pool) {
+			fmt.Fprintf(log, "warning: %s sent %d requests with %d credentials: raise -pool\n", sc.name, samples[i].attempts, cfg.Pool)
+		}
+		r := summarize(sc.name, transport, samples[i])
 		r.against(fr)
 		out = append(out, r)
 	}
