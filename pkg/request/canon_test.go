@@ -2,6 +2,7 @@ package request
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -193,6 +194,37 @@ func TestQueryAndHelpers(t *testing.T) {
 	h := HeadersFrom(http.Header{"X-A": {"1", "2"}, "Cookie": {"a=1", "b=2"}})
 	if h["x-a"] != "1, 2" || h["cookie"] != "a=1; b=2" {
 		t.Fatalf("HeadersFrom = %v", h)
+	}
+}
+
+// TestHeadersFrom: names lower-case (ASCII by hand, anything else as
+// strings.ToLower does), repeats joined as Envoy joins them, values as sent.
+func TestHeadersFrom(t *testing.T) {
+	tests := map[string]struct {
+		in   http.Header
+		want map[string]string
+	}{
+		"empty": {in: http.Header{}, want: map[string]string{}},
+		"canonical names": {
+			in:   http.Header{"Authorization": {"Bearer t"}, "X-Original-Url": {"https://a/b"}, "User-Agent": {"ua"}},
+			want: map[string]string{"authorization": "Bearer t", "x-original-url": "https://a/b", "user-agent": "ua"},
+		},
+		"repeats": {
+			in:   http.Header{"X-A": {"1", "2"}, "Cookie": {"a=1", "b=2"}, "Accept": {}},
+			want: map[string]string{"x-a": "1, 2", "cookie": "a=1; b=2", "accept": ""},
+		},
+		"odd names": {
+			in:   http.Header{"x_User-ID": {"u"}, "ÄB-C": {"v"}, "X-Ω": {"w"}, "": {"e"}, "0-9~!#$%&'*+.^_`|": {"t"}},
+			want: map[string]string{"x_user-id": "u", "äb-c": "v", "x-ω": "w", "": "e", "0-9~!#$%&'*+.^_`|": "t"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got := HeadersFrom(tc.in)
+			if !maps.Equal(got, tc.want) {
+				t.Fatalf("HeadersFrom = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // Request is the original request, canonicalised once by the adapter.
@@ -128,6 +129,25 @@ func (r *Request) URL() string {
 	return u
 }
 
+// lowerASCII returns name in lower case, written to b when name is ASCII
+// (as a substring of b, valid while b does not grow past its capacity).
+func lowerASCII(b *strings.Builder, name string) string {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			return strings.ToLower(name)
+		}
+	}
+	start := b.Len()
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()[start:]
+}
+
 // Browser reports whether the request looks like a top-level navigation: a
 // GET or HEAD that accepts HTML. Such requests may be redirected to sign in.
 func (r *Request) Browser() bool {
@@ -138,10 +158,23 @@ func (r *Request) Browser() bool {
 
 // HeadersFrom converts an http.Header into the canonical header map: names
 // lower-case, repeats joined the way Envoy joins them.
+//
+// The lower-case names are written into one buffer, sized first, and taken
+// as substrings of it: one allocation for every name instead of one each.
+// Names are ASCII tokens (net/http refuses any other); another name is
+// lowered by strings.ToLower.
 func HeadersFrom(h http.Header) map[string]string {
 	out := make(map[string]string, len(h))
+	size := 0
+	for name := range h {
+		size += len(name)
+	}
+	var names strings.Builder
+	names.Grow(size)
 	for name, vs := range h {
-		lname := strings.ToLower(name)
+		// The builder never reallocates (its capacity is the total), so
+		// earlier substrings of it stay valid.
+		lname := lowerASCII(&names, name)
 		sep := ", "
 		if lname == "cookie" {
 			sep = "; "
