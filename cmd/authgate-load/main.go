@@ -20,6 +20,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"time"
+
+	"github.com/authgate/authgate/pkg/server/extauthz"
 )
 
 func main() {
@@ -30,6 +32,7 @@ func main() {
 	flag.DurationVar(&cfg.Warmup, "warmup", time.Second, "unmeasured time before each measurement")
 	scenarios := flag.String("scenarios", "all", "comma-separated scenarios, or all: "+strings.Join(scenarioNames(), ","))
 	transports := flag.String("transports", "grpc,http", "comma-separated transports: grpc,http")
+	grpcMeta := flag.String("grpc-metadata", "none", "authgate's --grpc-metadata: none, identity or claims")
 	flag.IntVar(&cfg.Rounds, "rounds", 5, "slices each measurement is taken in, in turn with the floor's, so that drift in the machine's speed cancels out of the ratios")
 	flag.IntVar(&cfg.Pool, "pool", 60000, "credentials pre-made for token-new and cookie-cold (reused round-robin if a run needs more)")
 	jsonOut := flag.Bool("json", false, "print the report as JSON instead of a table")
@@ -39,6 +42,12 @@ func main() {
 		cfg.Scenarios = strings.Split(*scenarios, ",")
 	}
 	cfg.Transports = strings.Split(*transports, ",")
+	meta, err := extauthz.ParseMetadata(*grpcMeta)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "authgate-load: -grpc-metadata:", err)
+		os.Exit(2)
+	}
+	cfg.GRPCMetadata = meta
 
 	if err := run(cfg, *jsonOut); err != nil {
 		fmt.Fprintln(os.Stderr, "authgate-load:", err)

@@ -40,13 +40,15 @@ func (m Millis) String() string { return fmt.Sprintf("%.2f", float64(m)/float64(
 // Report is one run: its settings and a result per scenario and transport,
 // floors first.
 type Report struct {
-	Workers  int      `json:"workers"`
-	Conns    int      `json:"conns"`
-	Duration string   `json:"duration"`
-	Warmup   string   `json:"warmup"`
-	Rounds   int      `json:"rounds"`
-	CPUs     int      `json:"cpus"`
-	Results  []Result `json:"results"`
+	Workers  int    `json:"workers"`
+	Conns    int    `json:"conns"`
+	Duration string `json:"duration"`
+	Warmup   string `json:"warmup"`
+	Rounds   int    `json:"rounds"`
+	// GRPCMetadata is authgate's --grpc-metadata in the run.
+	GRPCMetadata string   `json:"grpcMetadata"`
+	CPUs         int      `json:"cpus"`
+	Results      []Result `json:"results"`
 }
 
 func summarize(scenario, transport string, s sample) Result {
@@ -91,8 +93,8 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report as an aligned text table.
 func (rep *Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "workers=%d conns=%d duration=%s warmup=%s rounds=%d cpus=%d; latencies in ms\n\n",
-		rep.Workers, rep.Conns, rep.Duration, rep.Warmup, rep.Rounds, rep.CPUs)
+	fmt.Fprintf(w, "workers=%d conns=%d duration=%s warmup=%s rounds=%d grpc-metadata=%s cpus=%d; latencies in ms\n\n",
+		rep.Workers, rep.Conns, rep.Duration, rep.Warmup, rep.Rounds, rep.GRPCMetadata, rep.CPUs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\ttransport\treq/s\tp50\tp90\tp99\tp99.9\terrors\treq/s/floor\tp99/floor\t")
 	for _, r := range rep.Results {

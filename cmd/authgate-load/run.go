@@ -7,6 +7,8 @@ import (
 	"io"
 	"runtime"
 	"time"
+
+	"github.com/authgate/authgate/pkg/server/extauthz"
 )
 
 // floorName is the scenario name of the floor measurements.
@@ -27,6 +29,9 @@ type Config struct {
 	// machine whose speed drifts during the run (a shared or throttled VM)
 	// slows the floor and authgate alike instead of skewing their ratio.
 	Rounds int
+	// GRPCMetadata is authgate's --grpc-metadata: what its allowed gRPC
+	// answers carry in Envoy's dynamic metadata (none, as by default).
+	GRPCMetadata extauthz.Metadata
 }
 
 func (c *Config) defaults() error {
@@ -69,13 +74,13 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := startStack(ctx)
+	st, err := startStack(ctx, cfg.GRPCMetadata)
 	if err != nil {
 		return nil, err
 	}
 	defer st.close()
 
-	rep := &Report{Workers: cfg.Workers, Conns: cfg.Conns, Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(), Rounds: cfg.Rounds, CPUs: runtime.GOMAXPROCS(0)}
+	rep := &Report{Workers: cfg.Workers, Conns: cfg.Conns, Duration: cfg.Duration.String(), Warmup: cfg.Warmup.String(), Rounds: cfg.Rounds, GRPCMetadata: cfg.GRPCMetadata.String(), CPUs: runtime.GOMAXPROCS(0)}
 	for _, tr := range cfg.Transports {
 		authgate, floor, err := targets(st, tr, cfg.Conns)
 		if err != nil {

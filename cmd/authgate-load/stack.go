@@ -16,6 +16,7 @@ import (
 
 	"github.com/authgate/authgate/pkg/devissuer"
 	"github.com/authgate/authgate/pkg/server"
+	"github.com/authgate/authgate/pkg/server/extauthz"
 	"github.com/authgate/authgate/pkg/source"
 	"github.com/authgate/authgate/test/bench"
 	"github.com/authgate/authgate/test/resolver"
@@ -38,7 +39,7 @@ type stack struct {
 	closers []func()
 }
 
-func startStack(ctx context.Context) (_ *stack, err error) {
+func startStack(ctx context.Context, meta extauthz.Metadata) (_ *stack, err error) {
 	s := &stack{}
 	defer func() {
 		if err != nil {
@@ -57,7 +58,7 @@ func startStack(ctx context.Context) (_ *stack, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	s.srv, err = server.New(sctx, server.Config{
 		HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0",
-		Log: logr.Discard(), ShutdownGrace: time.Second,
+		Log: logr.Discard(), ShutdownGrace: time.Second, GRPCMetadata: meta,
 	})
 	if err != nil {
 		cancel()

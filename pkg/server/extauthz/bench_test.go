@@ -90,3 +90,34 @@ func BenchmarkResponseRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAllowWire is what authgate's side of an allow costs on the wire
+// now: Codec writing the answer into a pooled buffer, with the remove list
+// of the well-known identity headers, without and with the metadata.
+func BenchmarkAllowWire(b *testing.B) {
+	d := allowed()
+	d.Remove = nil
+	for _, h := range store.AlwaysStripped {
+		l := strings.ToLower(h)
+		d.Remove = append(d.Remove, l, strings.ReplaceAll(l, "-", "_"))
+	}
+	for i := range d.Set {
+		d.Set[i].Key = strings.ToLower(d.Set[i].Name) // as compiled policies have them
+	}
+	for _, m := range []struct {
+		name string
+		meta Metadata
+	}{{"none", MetadataNone}, {"identity", MetadataIdentity}} {
+		a := &allowAnswer{d: d, meta: m.meta}
+		b.Run(m.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				bufs, err := Codec{}.Marshal(a)
+				if err != nil {
+					b.Fatal(err)
+				}
+				bufs.Free()
+			}
+		})
+	}
+}

@@ -65,6 +65,17 @@ const (
 	MetadataClaims
 )
 
+// String is the mode's name, as ParseMetadata reads it.
+func (m Metadata) String() string {
+	switch m {
+	case MetadataIdentity:
+		return "identity"
+	case MetadataClaims:
+		return "claims"
+	}
+	return "none"
+}
+
 // ParseMetadata reads a Metadata mode: none, identity or claims.
 func ParseMetadata(s string) (Metadata, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
@@ -82,15 +93,16 @@ func ParseMetadata(s string) (Metadata, error) {
 // gRPC error), so Envoy applies authgate's status rather than its own
 // status_on_error.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
-	return s.response(s.check(ctx, req)), nil
+	f := fieldsOf(req)
+	return s.response(s.check(ctx, &f)), nil
 }
 
 // check decides, inside a span when tracing.
-func (s *Server) check(ctx context.Context, req *authv3.CheckRequest) *decision.Decision {
+func (s *Server) check(ctx context.Context, f *checkFields) *decision.Decision {
 	if s.Tracer != nil {
-		return s.decideTraced(ctx, req)
+		return s.decideTraced(ctx, f)
 	}
-	_, d := s.decide(ctx, req)
+	_, d := s.decide(ctx, f)
 	return d
 }
 
@@ -101,8 +113,8 @@ func (s *Server) response(d *decision.Decision) *authv3.CheckResponse {
 
 // decide returns the canonical request (for logs and spans, also when it
 // could not be read) and the decision.
-func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*request.Request, *decision.Decision) {
-	r, err := Request(req)
+func (s *Server) decide(ctx context.Context, f *checkFields) (*request.Request, *decision.Decision) {
+	r, err := f.request()
 	if err != nil {
 		d := s.Engine.BadRequest(err.Error())
 		s.Engine.Record(r, d, 0)
@@ -116,14 +128,39 @@ func (s *Server) decide(ctx context.Context, req *authv3.CheckRequest) (*request
 // routes whose :authority differs from the policy host), else :authority.
 // On error the returned request still carries what was readable, for logs.
 func Request(req *authv3.CheckRequest) (*request.Request, error) {
+	f := fieldsOf(req)
+	return f.request()
+}
+
+// checkFields are the fields of a CheckRequest that authgate reads: from a
+// CheckRequest (fieldsOf), or straight from its encoding (unmarshal, on the
+// gRPC server).
+type checkFields struct {
+	// attributes.request.http
+	method, id, scheme, host, path string
+	headers                        map[string]string
+	// attributes.context_extensions["host"]
+	routeHost string
+}
+
+func fieldsOf(req *authv3.CheckRequest) checkFields {
 	attrs := req.GetAttributes()
 	h := attrs.GetRequest().GetHttp()
+	return checkFields{
+		method: h.GetMethod(), id: h.GetId(), scheme: h.GetScheme(), host: h.GetHost(), path: h.GetPath(),
+		headers:   h.GetHeaders(),
+		routeHost: attrs.GetContextExtensions()["host"],
+	}
+}
+
+// request is Request of the fields.
+func (f *checkFields) request() (*request.Request, error) {
 	r := &request.Request{
 		Transport: Transport,
-		Method:    strings.ToUpper(h.GetMethod()),
-		Headers:   h.GetHeaders(),
-		RequestID: h.GetId(),
-		Scheme:    h.GetScheme(),
+		Method:    strings.ToUpper(f.method),
+		Headers:   f.headers,
+		RequestID: f.id,
+		Scheme:    f.scheme,
 		// Envoy sends a denied response's status and headers to the client
 		// as they are, so a sign-in redirect reaches the browser.
 		RedirectOK: true,
@@ -134,9 +171,9 @@ func Request(req *authv3.CheckRequest) (*request.Request, error) {
 	if id := r.Headers["x-request-id"]; id != "" {
 		r.RequestID = id
 	}
-	host := attrs.GetContextExtensions()["host"]
+	host := f.routeHost
 	if host == "" {
-		host = h.GetHost()
+		host = f.host
 	}
 	if host == "" {
 		host = r.Headers[":authority"]
@@ -145,7 +182,7 @@ func Request(req *authv3.CheckRequest) (*request.Request, error) {
 	if r.Host, err = request.CanonicalHost(host); err != nil {
 		return r, fmt.Errorf("host: %w", err)
 	}
-	target := h.GetPath()
+	target := f.path
 	if target == "" {
 		target = r.Headers[":path"]
 	}

@@ -3,6 +3,7 @@ package extauthz
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -191,4 +192,22 @@ func FuzzRequest(f *testing.F) {
 			t.Fatalf("accepted %+v", r)
 		}
 	})
+}
+
+// TestParseMetadata: the modes read back from their names, in any case;
+// an empty setting is none; anything else is an error.
+func TestParseMetadata(t *testing.T) {
+	for _, m := range []Metadata{MetadataNone, MetadataIdentity, MetadataClaims} {
+		for _, s := range []string{m.String(), strings.ToUpper(m.String()), " " + m.String() + " "} {
+			if got, err := ParseMetadata(s); err != nil || got != m {
+				t.Errorf("ParseMetadata(%q) = %v, %v; want %v", s, got, err, m)
+			}
+		}
+	}
+	if got, err := ParseMetadata(""); err != nil || got != MetadataNone {
+		t.Errorf("ParseMetadata(\"\") = %v, %v", got, err)
+	}
+	if _, err := ParseMetadata("subject"); err == nil {
+		t.Error("ParseMetadata(subject): no error")
+	}
 }

@@ -22,11 +22,11 @@ var (
 // as TraceContext looks them up): that is the trace an operator follows from
 // the proxy's access log to authgate's decision. The span ends even when the
 // decision panics (RecoverInterceptor answers above it).
-func (s *Server) decideTraced(ctx context.Context, req *authv3.CheckRequest) *decision.Decision {
-	headers := propagation.MapCarrier(req.GetAttributes().GetRequest().GetHttp().GetHeaders())
+func (s *Server) decideTraced(ctx context.Context, f *checkFields) *decision.Decision {
+	headers := propagation.MapCarrier(f.headers)
 	ctx, span := tracing.StartCheck(ctx, s.Tracer, headers, checkSpanName, checkAttrs...)
 	defer span.End()
-	r, d := s.decide(ctx, req)
+	r, d := s.decide(ctx, f)
 	tracing.Record(span, tracing.Outcome{
 		Method: r.Method, Scheme: r.Scheme, Host: r.Host, Path: r.Path,
 		Allow: d.Allow, Status: d.Status, Reason: string(d.Reason),

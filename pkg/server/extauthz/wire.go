@@ -44,10 +44,11 @@ var ServiceDesc = grpc.ServiceDesc{
 	Metadata:    "envoy/service/auth/v3/external_auth.proto",
 }
 
-// checkHandler decodes a CheckRequest and answers it with Server.answer,
-// through the interceptors, as the generated handler does with Check.
+// checkHandler reads a CheckRequest (the fields authgate uses, by Codec)
+// and answers it with Server.answer, through the interceptors, as the
+// generated handler does with Check.
 func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
-	in := new(authv3.CheckRequest)
+	in := new(checkFields)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -57,14 +58,14 @@ func checkHandler(srv any, ctx context.Context, dec func(any) error, interceptor
 	}
 	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: authv3.Authorization_Check_FullMethodName}
 	return interceptor(ctx, in, info, func(ctx context.Context, req any) (any, error) {
-		return s.answer(ctx, req.(*authv3.CheckRequest)), nil
+		return s.answer(ctx, req.(*checkFields)), nil
 	})
 }
 
 // answer is Check's answer for the wire: an allowAnswer for an allow, the
 // CheckResponse otherwise.
-func (s *Server) answer(ctx context.Context, req *authv3.CheckRequest) any {
-	d := s.check(ctx, req)
+func (s *Server) answer(ctx context.Context, f *checkFields) any {
+	d := s.check(ctx, f)
 	if d.Allow {
 		return &allowAnswer{d: d, meta: s.Metadata, claims: s.claimsWire(d)}
 	}
@@ -103,8 +104,8 @@ type allowAnswer struct {
 }
 
 // Codec is gRPC's protobuf codec, except that it writes an allowAnswer
-// itself. Answers are never unmarshalled by a server, so Unmarshal is the
-// protobuf codec's.
+// itself and reads a CheckRequest's fields that authgate uses (checkFields)
+// without decoding the rest.
 type Codec struct{}
 
 var protoCodec = encoding.GetCodecV2(grpcproto.Name)
@@ -136,8 +137,22 @@ func (Codec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
 
-// Unmarshal reads a protobuf message.
-func (Codec) Unmarshal(data mem.BufferSlice, v any) error { return protoCodec.Unmarshal(data, v) }
+// Unmarshal reads a protobuf message, or the fields of a CheckRequest.
+func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
+	f, ok := v.(*checkFields)
+	if !ok {
+		return protoCodec.Unmarshal(data, v)
+	}
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	// Every string is copied out of buf, which goes back to the pool.
+	if err := f.unmarshal(buf.ReadOnlyData()); err != nil {
+		// As the protobuf codec fails: gRPC answers Internal, which Envoy
+		// treats as an error (deny unless failure_mode_allow).
+		return fmt.Errorf("failed to unmarshal, message is envoy.service.auth.v3.CheckRequest: %w", err)
+	}
+	return nil
+}
 
 // Field numbers, read from the message descriptors so that they cannot
 // disagree with the generated code.
