@@ -79,10 +79,10 @@ BENCH_BASE  ?=
 BENCHSTAT   := $(TOOLS_DIR)/benchstat
 
 .PHONY: bench
-bench: ## Go benchmarks, -count BENCH_COUNT, summarised (or compared with BENCH_BASE) by benchstat (docs/performance.md)
+bench: ## Go benchmarks, one package at a time, -count BENCH_COUNT, summarised (or compared with BENCH_BASE) by benchstat (docs/performance.md)
 	TOOLS_DIR=$(TOOLS_DIR) bash hack/tools.sh benchstat
 	mkdir -p $(dir $(BENCH_OUT))
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m $(PKGS) | tee $(BENCH_OUT)
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -timeout 60m $(PKGS) | tee $(BENCH_OUT)
 	$(BENCHSTAT) $(BENCH_BASE) $(BENCH_OUT)
 
 .PHONY: load
