@@ -295,7 +295,8 @@ func (s *Server) build() {
 				s.log.Error(nil, "recovered from panic in gRPC handler", "panic", fmt.Sprint(p))
 			})),
 			grpc.ChainStreamInterceptor(grpcMetrics.StreamServerInterceptor()),
-			// Allows are written by extauthz's codec (see extauthz.Codec).
+			// extauthz.Codec reads the CheckRequest fields authgate uses and
+			// writes allows itself; everything else is protobuf as usual.
 			grpc.ForceServerCodecV2(extauthz.Codec{}),
 		)
 		s.grpcSrv.RegisterService(&extauthz.ServiceDesc, &extauthz.Server{Engine: s.engine, Tracer: s.tracer, Metadata: s.cfg.GRPCMetadata})
