@@ -34,6 +34,18 @@ func allowed() *decision.Decision {
 	}
 }
 
+// allowedStripped is allowed with the remove list of a policy that sets
+// the well-known identity headers: every one of them in both spellings.
+func allowedStripped() *decision.Decision {
+	d := allowed()
+	d.Remove = nil
+	for _, h := range store.AlwaysStripped {
+		l := strings.ToLower(h)
+		d.Remove = append(d.Remove, l, strings.ReplaceAll(l, "-", "_"))
+	}
+	return d
+}
+
 // BenchmarkResponse is the cost of turning an allowed decision into the
 // CheckResponse Envoy receives (before gRPC marshals it).
 func BenchmarkResponse(b *testing.B) {
@@ -53,12 +65,7 @@ func BenchmarkResponse(b *testing.B) {
 // well-known identity headers has, and the metadata; "empty" is the answer
 // of the load tool's trivial server, and the parts show what each costs.
 func BenchmarkResponseRoundTrip(b *testing.B) {
-	d := allowed()
-	d.Remove = nil
-	for _, h := range store.AlwaysStripped {
-		l := strings.ToLower(h)
-		d.Remove = append(d.Remove, l, strings.ReplaceAll(l, "-", "_"))
-	}
+	d := allowedStripped()
 	full := Response(d, MetadataIdentity)
 	without := func(drop func(*authv3.CheckResponse)) *authv3.CheckResponse {
 		r := Response(d, MetadataIdentity)
@@ -95,12 +102,7 @@ func BenchmarkResponseRoundTrip(b *testing.B) {
 // now: Codec writing the answer into a pooled buffer, with the remove list
 // of the well-known identity headers, without and with the metadata.
 func BenchmarkAllowWire(b *testing.B) {
-	d := allowed()
-	d.Remove = nil
-	for _, h := range store.AlwaysStripped {
-		l := strings.ToLower(h)
-		d.Remove = append(d.Remove, l, strings.ReplaceAll(l, "-", "_"))
-	}
+	d := allowedStripped()
 	for i := range d.Set {
 		d.Set[i].Key = strings.ToLower(d.Set[i].Name) // as compiled policies have them
 	}

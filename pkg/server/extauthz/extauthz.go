@@ -265,9 +265,50 @@ func headerKey(h decision.Header) string {
 
 // stringValues holds metadata's string values, allocated together.
 type stringValues struct {
-	strs [5]structpb.Value_StringValue
-	vals [5]structpb.Value
-	n    int
+	strs [len(metaFields{}.fields)]structpb.Value_StringValue
+	vals [len(metaFields{}.fields)]structpb.Value
+}
+
+// metaFields are the metadata's string fields, in a value so that reading
+// them allocates nothing: Response builds them into a Struct, the codec
+// writes them (allowAnswer).
+type metaFields struct {
+	fields [5]struct{ name, value string }
+	n      int
+}
+
+func (m *metaFields) add(name, value string) {
+	m.fields[m.n].name, m.fields[m.n].value = name, value
+	m.n++
+}
+
+// metaFieldsOf is what the metadata says of a decision: always its policy,
+// rule and reason; with an identity, the authenticator and the subject.
+func metaFieldsOf(d *decision.Decision) metaFields {
+	var m metaFields
+	m.add("policy", d.Policy)
+	m.add("rule", d.Rule)
+	m.add("reason", string(d.Reason))
+	if d.Identity != nil {
+		m.add("authenticator", d.Authenticator)
+		m.add("subject", d.Identity.Subject)
+	}
+	return m
+}
+
+// claimsField is the metadata's key for the claims.
+const claimsField = "claims"
+
+// identityClaims is the identity's claims as a protobuf value, converted
+// once per cached identity, or nil: without an identity, or when the claims
+// do not convert (not JSON types), which leaves them out rather than
+// failing the allow. The value is shared: marshalling only reads it.
+func identityClaims(d *decision.Decision) *structpb.Value {
+	if d.Identity == nil {
+		return nil
+	}
+	v, _ := d.Identity.Memo(claimsKey{}, claimsValue).(*structpb.Value)
+	return v
 }
 
 // claimsKey memoises an identity's claims as a protobuf value.
@@ -276,30 +317,18 @@ type claimsKey struct{}
 // metadata is the identity as dynamic metadata, for Envoy filters after
 // ext_authz (RBAC, Lua, access logs).
 func metadata(d *decision.Decision, withClaims bool) *structpb.Struct {
-	// The five string values share one allocation.
+	// The string values share one allocation.
 	box := new(stringValues)
-	str := func(s string) *structpb.Value {
-		i := box.n
-		box.n++
-		box.strs[i].StringValue = s
+	meta := metaFieldsOf(d)
+	fields := make(map[string]*structpb.Value, meta.n+1)
+	for i, f := range meta.fields[:meta.n] {
+		box.strs[i].StringValue = f.value
 		box.vals[i].Kind = &box.strs[i]
-		return &box.vals[i]
+		fields[f.name] = &box.vals[i]
 	}
-	fields := make(map[string]*structpb.Value, 6)
-	fields["policy"] = str(d.Policy)
-	fields["rule"] = str(d.Rule)
-	fields["reason"] = str(string(d.Reason))
-	if d.Identity != nil {
-		fields["authenticator"] = str(d.Authenticator)
-		fields["subject"] = str(d.Identity.Subject)
-		// With MetadataClaims, the claims convert once per cached
-		// identity; claims that do not convert (not JSON types) are left out
-		// rather than failing the allow. Marshalling only reads the shared
-		// value.
-		if withClaims {
-			if claims, _ := d.Identity.Memo(claimsKey{}, claimsValue).(*structpb.Value); claims != nil {
-				fields["claims"] = claims
-			}
+	if withClaims {
+		if claims := identityClaims(d); claims != nil {
+			fields[claimsField] = claims
 		}
 	}
 	return &structpb.Struct{Fields: map[string]*structpb.Value{

@@ -79,8 +79,8 @@ func (s *Server) claimsWire(d *decision.Decision) []byte {
 	if s.Metadata != MetadataClaims || d.Identity == nil {
 		return nil
 	}
-	b, _ := d.Identity.Memo(claimsWireKey{}, func(id *authn.Identity) any {
-		v, _ := claimsValue(id).(*structpb.Value)
+	b, _ := d.Identity.Memo(claimsWireKey{}, func(*authn.Identity) any {
+		v := identityClaims(d)
 		if v == nil {
 			return []byte(nil)
 		}
@@ -200,7 +200,7 @@ func fieldNumber(m proto.Message, name protoreflect.Name) protowire.Number {
 func (a *allowAnswer) size() int {
 	n := msgSize(fResponseStatus, 0) + msgSize(fResponseOK, a.okSize())
 	if a.meta != MetadataNone {
-		meta := a.fields()
+		meta := metaFieldsOf(a.d)
 		n += msgSize(fResponseMetadata, metadataSize(a.innerSize(&meta)))
 	}
 	return n
@@ -224,7 +224,7 @@ func (a *allowAnswer) append(b []byte) []byte {
 	if a.meta == MetadataNone {
 		return b
 	}
-	meta := a.fields()
+	meta := metaFieldsOf(a.d)
 	inner := a.innerSize(&meta)
 	b = appendMsgHeader(b, fResponseMetadata, metadataSize(inner))
 	b = appendMsgHeader(b, fStructFields, entrySize(MetadataNamespace, msgSize(fValueStruct, inner)))
@@ -258,7 +258,10 @@ func (a *allowAnswer) validUTF8() bool {
 			return false
 		}
 	}
-	meta := a.fields()
+	if a.meta == MetadataNone {
+		return true
+	}
+	meta := metaFieldsOf(a.d)
 	for _, f := range meta.fields[:meta.n] {
 		if !utf8.ValidString(f.value) {
 			return false
@@ -266,9 +269,6 @@ func (a *allowAnswer) validUTF8() bool {
 	}
 	return true
 }
-
-// claimsField is the metadata's key for the claims.
-const claimsField = "claims"
 
 func (a *allowAnswer) okSize() int {
 	n := 0
@@ -297,32 +297,6 @@ func (a *allowAnswer) innerSize(meta *metaFields) int {
 		n += msgSize(fStructFields, entrySize(claimsField, len(a.claims)))
 	}
 	return n
-}
-
-// metaFields are the metadata's string fields, in a value so that encoding
-// them allocates nothing.
-type metaFields struct {
-	fields [5]struct{ name, value string }
-	n      int
-}
-
-func (m *metaFields) add(name, value string) {
-	m.fields[m.n].name, m.fields[m.n].value = name, value
-	m.n++
-}
-
-// fields is the metadata's string fields, as metadata sets them.
-func (a *allowAnswer) fields() metaFields {
-	var m metaFields
-	d := a.d
-	m.add("policy", d.Policy)
-	m.add("rule", d.Rule)
-	m.add("reason", string(d.Reason))
-	if d.Identity != nil {
-		m.add("authenticator", d.Authenticator)
-		m.add("subject", d.Identity.Subject)
-	}
-	return m
 }
 
 func optionSize(key, value string) int {

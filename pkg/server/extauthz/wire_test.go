@@ -15,7 +15,6 @@ import (
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/decision"
-	"github.com/authgate/authgate/pkg/store"
 )
 
 // wire encodes an allow with Codec and decodes it as the proxy does.
@@ -48,21 +47,13 @@ func answerOf(d *decision.Decision, m Metadata) *allowAnswer {
 
 func TestAllowWireMatchesResponse(t *testing.T) {
 	long := strings.Repeat("v", 20000) // lengths of three varint bytes
-	withRemove := func(d *decision.Decision) *decision.Decision {
-		d.Remove = nil
-		for _, h := range store.AlwaysStripped {
-			l := strings.ToLower(h)
-			d.Remove = append(d.Remove, l, strings.ReplaceAll(l, "-", "_"))
-		}
-		return d
-	}
 	tests := map[string]struct {
 		d    *decision.Decision
 		meta Metadata
 	}{
 		"authgear preset":        {d: allowed(), meta: MetadataIdentity},
 		"no metadata":            {d: allowed()},
-		"every always-stripped":  {d: withRemove(allowed()), meta: MetadataIdentity},
+		"every always-stripped":  {d: allowedStripped(), meta: MetadataIdentity},
 		"claims in the metadata": {d: allowed(), meta: MetadataClaims},
 		"claims that do not convert": {d: func() *decision.Decision {
 			d := allowed()
