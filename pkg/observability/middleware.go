@@ -3,11 +3,14 @@ package observability
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/authgate/authgate/pkg/request"
 )
 
 // GRPCServerMetrics returns go-grpc-middleware's server metrics
@@ -79,29 +82,28 @@ func (h *instrumented) series(k httpKey) *httpSeries {
 	return v.(*httpSeries)
 }
 
-// methodLabel is the method label: promhttp's values.
+// methodLabels are request.Methods in lower case: promhttp's label values.
+var methodLabels = func() (l [len(request.Methods)]string) {
+	for i, m := range request.Methods {
+		l[i] = strings.ToLower(m)
+	}
+	return l
+}()
+
+// methodLabel is the method label promhttp would give: a standard method in
+// lower case (sent in upper or lower case), "get" for none (net/http reads
+// an empty method as GET), "unknown" for any other.
 func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, "get":
-		return "get"
-	case http.MethodHead, "head":
-		return "head"
-	case http.MethodPost, "post":
-		return "post"
-	case http.MethodPut, "put":
-		return "put"
-	case http.MethodPatch, "patch":
-		return "patch"
-	case http.MethodDelete, "delete":
-		return "delete"
-	case http.MethodOptions, "options":
-		return "options"
-	case http.MethodConnect, "connect":
-		return "connect"
-	case http.MethodTrace, "trace":
-		return "trace"
-	case "":
-		return "get" // net/http's server reads an empty method as GET
+	if i := request.MethodIndex(m); i >= 0 {
+		return methodLabels[i]
+	}
+	for _, l := range methodLabels {
+		if m == l {
+			return l
+		}
+	}
+	if m == "" {
+		return methodLabels[0]
 	}
 	return "unknown"
 }

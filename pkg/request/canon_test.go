@@ -313,3 +313,18 @@ func FuzzCookie(f *testing.F) {
 		}
 	})
 }
+
+// TestMethodIndex: every standard method finds its own place in Methods;
+// methods are case-sensitive, and any other method has none.
+func TestMethodIndex(t *testing.T) {
+	for i, m := range Methods {
+		if got := MethodIndex(m); got != i {
+			t.Errorf("MethodIndex(%s) = %d, want %d", m, got, i)
+		}
+	}
+	for _, m := range []string{"", "get", "Get", "QUERY", "PROPFIND", "GET "} {
+		if got := MethodIndex(m); got != -1 {
+			t.Errorf("MethodIndex(%q) = %d, want -1", m, got)
+		}
+	}
+}

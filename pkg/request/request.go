@@ -156,6 +156,40 @@ func (r *Request) Browser() bool {
 		strings.Contains(strings.ToLower(r.Headers["accept"]), "text/html")
 }
 
+// Methods are the standard HTTP methods (RFC 9110's and PATCH), in a fixed
+// order: MethodIndex gives a method's place, which policies' method sets and
+// the metrics' method labels index.
+var Methods = [...]string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace,
+}
+
+// MethodIndex is m's index in Methods (methods are case-sensitive), or -1.
+// It is a switch, not a map: it runs on every request.
+func MethodIndex(m string) int {
+	switch m {
+	case http.MethodGet:
+		return 0
+	case http.MethodHead:
+		return 1
+	case http.MethodPost:
+		return 2
+	case http.MethodPut:
+		return 3
+	case http.MethodPatch:
+		return 4
+	case http.MethodDelete:
+		return 5
+	case http.MethodOptions:
+		return 6
+	case http.MethodConnect:
+		return 7
+	case http.MethodTrace:
+		return 8
+	}
+	return -1
+}
+
 // HeadersFrom converts an http.Header into the canonical header map: names
 // lower-case, repeats joined the way Envoy joins them.
 //

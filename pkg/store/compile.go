@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"net/http"
 	"net/textproto"
 	"slices"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/policy"
+	"github.com/authgate/authgate/pkg/request"
 )
 
 // Compiled is a policy ready for the hot path.
@@ -89,27 +89,11 @@ type methodSet struct {
 	other []string
 }
 
-// methodBit is a standard method's bit, 0 for any other method.
+// methodBit is a standard method's bit (its place in request.Methods), 0
+// for any other method.
 func methodBit(m string) uint16 {
-	switch m {
-	case http.MethodGet:
-		return 1 << 0
-	case http.MethodHead:
-		return 1 << 1
-	case http.MethodPost:
-		return 1 << 2
-	case http.MethodPut:
-		return 1 << 3
-	case http.MethodPatch:
-		return 1 << 4
-	case http.MethodDelete:
-		return 1 << 5
-	case http.MethodOptions:
-		return 1 << 6
-	case http.MethodConnect:
-		return 1 << 7
-	case http.MethodTrace:
-		return 1 << 8
+	if i := request.MethodIndex(m); i >= 0 {
+		return 1 << i
 	}
 	return 0
 }

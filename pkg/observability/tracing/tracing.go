@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 
@@ -26,6 +25,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/authgate/authgate/pkg/request"
 )
 
 // ScopeName is the instrumentation scope of every span authgate records.
@@ -114,18 +115,12 @@ func Record(span trace.Span, o Outcome) {
 	}
 }
 
-// knownMethods are the methods semantic conventions name; any other is
-// recorded as _OTHER so a client cannot make span names unbounded.
-var knownMethods = map[string]bool{
-	http.MethodConnect: true, http.MethodDelete: true, http.MethodGet: true, http.MethodHead: true,
-	http.MethodOptions: true, http.MethodPatch: true, http.MethodPost: true, http.MethodPut: true,
-	http.MethodTrace: true, "QUERY": true,
-}
-
-// Method is m if it is a known HTTP method, else "_OTHER" with original true
-// (http.request.method_original then keeps m).
+// Method is m if it is a method semantic conventions name (the standard
+// ones and QUERY), else "_OTHER" with original true (http.request.
+// method_original then keeps m), so a client cannot make span names
+// unbounded.
 func Method(m string) (method string, original bool) {
-	if knownMethods[m] {
+	if request.MethodIndex(m) >= 0 || m == "QUERY" {
 		return m, false
 	}
 	return "_OTHER", m != ""
