@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/go-logr/logr"
 )
 
 // TestDenyUpstreamFlags: --deny-upstream-cidrs and --deny-link-local become
@@ -28,21 +25,9 @@ func TestDenyUpstreamFlags(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-			var f serverFlags
-			f.register(fs, "")
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := f.config(logr.Discard())
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			cfg, ok := serveConfig(t, tc.args, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			var got []string
 			for _, p := range cfg.DenyUpstream {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/authgate/authgate/pkg/server"
 	"github.com/authgate/authgate/pkg/server/extauthz"
 )
 
@@ -27,25 +28,37 @@ func TestGRPCMetadataFlag(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-			var f serverFlags
-			f.register(fs, "")
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := f.config(logr.Discard())
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tc.wantErr)
-				}
+			cfg, ok := serveConfig(t, tc.args, tc.wantErr)
+			if !ok {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if cfg.GRPCMetadata != tc.want {
 				t.Fatalf("GRPCMetadata = %v, want %v", cfg.GRPCMetadata, tc.want)
 			}
 		})
 	}
+}
+
+// serveConfig parses serve's flags and builds the server's config, as serve
+// does before it listens. With wantErr, the error must name it, and ok is
+// false.
+func serveConfig(t *testing.T, args []string, wantErr string) (cfg server.Config, ok bool) {
+	t.Helper()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var f serverFlags
+	f.register(fs, "")
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.config(logr.Discard())
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want %q", err, wantErr)
+		}
+		return cfg, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, true
 }
