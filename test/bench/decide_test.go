@@ -8,6 +8,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/authgate/authgate/pkg/decision"
+	"github.com/authgate/authgate/pkg/decision/decisiontest"
 	"github.com/authgate/authgate/pkg/devissuer"
 	"github.com/authgate/authgate/pkg/request"
 	"github.com/authgate/authgate/pkg/server"
@@ -91,7 +92,7 @@ func BenchmarkDecisionCookieCacheHit(b *testing.B) {
 // make test runs it without the race detector, whose sync.Pool drops
 // objects at random; under -race it is skipped.
 func TestCachedDecisionAllocs(t *testing.T) {
-	if raceEnabled {
+	if decisiontest.RaceEnabled {
 		t.Skip("allocation counts are noisy under the race detector; make test runs this without it")
 	}
 	e, tok := setup(t)

@@ -49,3 +49,19 @@ func AnonymousEngine(t testing.TB) *decision.Engine {
 	st.Apply(snap)
 	return &decision.Engine{Store: st, Log: logr.Discard()}
 }
+
+// NoExtraAllocs fails t when run allocates more than baseline does: what a
+// transport adds around deciding (tracing switched off, say) must cost no
+// allocation. Allocation counts are exact only without the race detector,
+// so under it the test is skipped; make test runs these tests again without
+// it.
+func NoExtraAllocs(t *testing.T, what string, baseline, run func()) {
+	t.Helper()
+	if RaceEnabled {
+		t.Skip("allocation counts are noisy under the race detector; make test runs this without it")
+	}
+	want := testing.AllocsPerRun(200, baseline)
+	if got := testing.AllocsPerRun(200, run); got > want {
+		t.Errorf("%s allocates %v times, deciding alone %v: it must cost nothing", what, got, want)
+	}
+}

@@ -1,5 +1,0 @@
-//go:build !race
-
-package authrequest
-
-const raceEnabled = false

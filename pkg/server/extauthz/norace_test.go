@@ -1,5 +1,0 @@
-//go:build !race
-
-package extauthz
-
-const raceEnabled = false
