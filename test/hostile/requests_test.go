@@ -122,7 +122,8 @@ func TestHostileRequests(t *testing.T) {
 // per 10 s, and every one is a 401.
 func TestUnknownKidFlood(t *testing.T) {
 	s := newStack(t)
-	// Warm: the first token fetches the key set.
+	// Warm: newStack has fetched the key set on both servers; a valid token
+	// passes every transport.
 	s.run(t, map[string]row{"warm-up": {r: req{header: bearer(s.mint(t, devissuer.Token{Audience: []string{"shop"}}))}, want: http.StatusOK}})
 	before := s.iss.JWKSFetches()
 	start := time.Now()

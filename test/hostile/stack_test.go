@@ -197,6 +197,18 @@ func newStack(t *testing.T) *stack {
 		authgear.Close()
 		_ = iss.Close()
 	})
+	// Both servers start fetching the shop key set when the policies load
+	// (Provider.Warm, in the background), and both count at the one issuer.
+	// A valid token through each waits for its fetch, so that no warm-up
+	// fetch lands in a test's count of JWKS fetches.
+	tok := s.mint(t, devissuer.Token{Audience: []string{"shop"}})
+	for _, srv := range []*server.Server{s.srv, s.untrusted} {
+		if a := rawHTTP(t, srv.HTTPAddr(), "/auth", [][2]string{
+			{"X-Original-URL", "https://shop.example.com/"}, {"X-Original-Method", http.MethodGet}, {"Authorization", "Bearer " + tok},
+		}); a.status != http.StatusOK {
+			t.Fatalf("warming the key set: %d, want 200", a.status)
+		}
+	}
 	return s
 }
 
