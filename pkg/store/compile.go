@@ -217,17 +217,21 @@ func compile(p *policy.Policy, f Factory, m *buildMemo) (*Compiled, error) {
 		byName[p.Authenticators[i].Name] = a
 		all = append(all, a)
 	}
-	for i := range p.Rules {
-		r := &p.Rules[i]
-		cr := Rule{Rule: r, Index: i, Authenticators: all, path: r.Path, prefix: r.PathPrefix, methods: newMethodSet(r.Methods)}
-		if len(r.Authenticators) > 0 {
-			cr.Authenticators = make([]authn.Authenticator, 0, len(r.Authenticators))
-			for _, n := range r.Authenticators {
-				cr.Authenticators = append(cr.Authenticators, byName[n])
+	c.Rules = m.rules(p, func() []Rule {
+		rules := make([]Rule, 0, len(p.Rules))
+		for i := range p.Rules {
+			r := &p.Rules[i]
+			cr := Rule{Rule: r, Index: i, Authenticators: all, path: r.Path, prefix: r.PathPrefix, methods: newMethodSet(r.Methods)}
+			if len(r.Authenticators) > 0 {
+				cr.Authenticators = make([]authn.Authenticator, 0, len(r.Authenticators))
+				for _, n := range r.Authenticators {
+					cr.Authenticators = append(cr.Authenticators, byName[n])
+				}
 			}
+			rules = append(rules, cr)
 		}
-		c.Rules = append(c.Rules, cr)
-	}
+		return rules
+	})
 
 	if p.Response.Preset == policy.PresetAuthgear {
 		c.Authgear = true
@@ -254,13 +258,16 @@ func compile(p *policy.Policy, f Factory, m *buildMemo) (*Compiled, error) {
 
 // buildMemo shares what policies with the same header names have in common
 // within one Build: their strip list, header bits and header plans, and
-// the authenticators of equal entries (share.go).
+// the authenticators of equal entries and the rules of shared rule lists
+// (share.go).
 // Thousands of tenants with the same response settings then cost one list,
 // in time and memory.
 type buildMemo struct {
 	names          map[string]*nameInfo
 	planSets       map[string][]HeaderPlan
 	authenticators map[string]sharedAuthenticator
+	entries        map[*policy.Authenticator]authn.Authenticator
+	ruleSets       map[rulesKey][]Rule
 }
 
 // plans returns one shared copy of equal header plans. Plans are read-only

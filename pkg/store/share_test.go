@@ -81,3 +81,42 @@ func TestEqualAuthenticatorsAreShared(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedListsCompileOnce: policies that hold the same lists of
+// authenticator entries and rules (translate shares equal lists) share
+// their compiled rules; a policy with the same rules but other entries
+// gets rules of its own, with its own authenticators.
+func TestSharedListsCompileOnce(t *testing.T) {
+	auths := []policy.Authenticator{{Name: "bearer", JWT: &policy.JWT{Issuer: "https://a.example.com", Audiences: []string{"shop"}}}}
+	other := []policy.Authenticator{{Name: "bearer", JWT: &policy.JWT{Issuer: "https://b.example.com", Audiences: []string{"shop"}}}}
+	rules := []policy.Rule{{Name: "admin", PathPrefix: "/admin", Methods: []string{"GET"}}, {Name: "default", PathPrefix: "/"}}
+	var ps []*policy.Policy
+	for i, as := range [][]policy.Authenticator{auths, auths, other} {
+		p := pol("ns", "p"+itoa(i), i, "h"+itoa(i)+".example.com")
+		p.Authenticators, p.Rules = as, rules
+		ps = append(ps, p)
+	}
+	built := 0
+	snap := Build(ps, countingFactory{built: &built})
+	if len(snap.Problems()) > 0 {
+		t.Fatalf("problems: %+v", snap.Problems())
+	}
+	c0, c1, c2 := snap.Lookup("h0.example.com"), snap.Lookup("h1.example.com"), snap.Lookup("h2.example.com")
+	if &c0.Rules[0] != &c1.Rules[0] {
+		t.Error("policies with the same lists compiled their rules twice")
+	}
+	if &c0.Rules[0] == &c2.Rules[0] || c0.Rules[0].Authenticators[0] == c2.Rules[0].Authenticators[0] {
+		t.Error("a policy with other authenticator entries got another policy's rules")
+	}
+	if built != 2 {
+		t.Errorf("factory called %d times, want 2", built)
+	}
+	for _, c := range []*Compiled{c0, c1, c2} {
+		if r := c.Match("GET", "/admin/x"); r == nil || r.Name != "admin" {
+			t.Errorf("%s: GET /admin/x matched %v", c.Key, r)
+		}
+		if r := c.Match("POST", "/admin/x"); r == nil || r.Name != "default" {
+			t.Errorf("%s: POST /admin/x matched %v", c.Key, r)
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/textproto"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -91,6 +90,7 @@ func AuthPolicy(in *v1alpha1.AuthPolicy, secrets Secrets) (*policy.Policy, error
 	if err := errs.Err(); err != nil {
 		return nil, err
 	}
+	share(p)
 	return p, nil
 }
 
@@ -122,7 +122,7 @@ func (t *translator) authenticator(path string, in *v1alpha1.Authenticator) poli
 		ClockSkew:  policy.DefaultClockSkew,
 	}
 	if len(out.JWT.Algorithms) == 0 {
-		out.JWT.Algorithms = slices.Clone(policy.DefaultAlgorithms)
+		out.JWT.Algorithms = policy.DefaultAlgorithms
 	}
 	if j.ClockSkew != nil {
 		out.JWT.ClockSkew = j.ClockSkew.Duration
@@ -133,7 +133,7 @@ func (t *translator) authenticator(path string, in *v1alpha1.Authenticator) poli
 
 func sources(errs *policy.FieldErrors, path string, in []v1alpha1.CredentialSource) []policy.Source {
 	if len(in) == 0 {
-		return slices.Clone(policy.DefaultSources)
+		return policy.DefaultSources
 	}
 	out := make([]policy.Source, 0, len(in))
 	for i := range in {
