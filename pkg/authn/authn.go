@@ -8,9 +8,9 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync/atomic"
 	"time"
 
+	"github.com/authgate/authgate/pkg/memo"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/request"
 )
@@ -42,17 +42,8 @@ type Identity struct {
 	// adapter's claims as dynamic metadata, the decision's header lists).
 	// Verified identities are cached and shared by every request with the
 	// same credential, so it is computed once per credential, not once per
-	// request. It is a list, not a sync.Map: an identity memoises one or two
-	// keys, and tens of thousands of cached identities each paid for a
-	// sync.Map's trie node (~300 bytes) to hold them.
-	memo atomic.Pointer[memoEntry]
-}
-
-// memoEntry is one memoised value; entries are never modified once
-// published, so readers walk the list without a lock.
-type memoEntry struct {
-	key, value any
-	next       *memoEntry
+	// request.
+	memo memo.List
 }
 
 // Memo returns what derive makes of the identity, computing it the first
@@ -60,34 +51,10 @@ type memoEntry struct {
 // value must not be modified afterwards: concurrent requests share it.
 // Concurrent first calls may each derive; one value wins and all return it.
 func (id *Identity) Memo(key any, derive func(*Identity) any) any {
-	head := id.memo.Load()
-	if v, ok := head.find(key, nil); ok {
+	if v, ok := id.memo.Lookup(key); ok {
 		return v
 	}
-	e := &memoEntry{key: key, value: derive(id)}
-	for {
-		e.next = head
-		if id.memo.CompareAndSwap(head, e) {
-			return e.value
-		}
-		// Another key (or this one) was added meanwhile: look only at the
-		// entries new since head.
-		next := id.memo.Load()
-		if v, ok := next.find(key, head); ok {
-			return v
-		}
-		head = next
-	}
-}
-
-// find looks key up in the list from e to stop (exclusive).
-func (e *memoEntry) find(key any, stop *memoEntry) (any, bool) {
-	for ; e != stop; e = e.next {
-		if e.key == key {
-			return e.value, true
-		}
-	}
-	return nil, false
+	return id.memo.Add(key, derive(id))
 }
 
 // Authenticator checks one kind of credential.

@@ -23,13 +23,12 @@ import (
 func setHeaders(d *Decision, c *store.Compiled) {
 	var hs *headerSet
 	if id := d.Identity; id != nil {
-		slot := id.Memo(headersKey{}, newHeaderSlot).(*atomic.Pointer[headerEntry])
-		e := slot.Load()
-		if e == nil || e.policy != c {
-			e = &headerEntry{policy: c, headers: buildHeaders(c, id, false)}
-			slot.Store(e)
+		slot := id.Memo(headersKey{}, newHeaderSlot).(*atomic.Pointer[headerSet])
+		hs = slot.Load()
+		if hs == nil || hs.policy != c {
+			hs = buildHeaders(c, id, false)
+			slot.Store(hs)
 		}
-		hs = e.headers
 	} else {
 		rejected := d.rejected
 		hs = c.Memo(anonymousKey{rejected}, func() any { return buildHeaders(c, nil, rejected) }).(*headerSet)
@@ -37,8 +36,11 @@ func setHeaders(d *Decision, c *store.Compiled) {
 	d.Set, d.Remove = hs.set, hs.remove
 }
 
-// headerSet is an allow's Set and Remove.
+// headerSet is an allow's Set and Remove, and the compiled policy they
+// were built for. An identity keeps one, in a slot of its memo: it is one
+// allocation because tens of thousands of cached identities each keep one.
 type headerSet struct {
+	policy *store.Compiled
 	set    []Header
 	remove []string
 }
@@ -46,13 +48,7 @@ type headerSet struct {
 // headersKey is the identity's memo slot for its headers.
 type headersKey struct{}
 
-// headerEntry is the headers one compiled policy gives one identity.
-type headerEntry struct {
-	policy  *store.Compiled
-	headers *headerSet
-}
-
-func newHeaderSlot(*authn.Identity) any { return new(atomic.Pointer[headerEntry]) }
+func newHeaderSlot(*authn.Identity) any { return new(atomic.Pointer[headerSet]) }
 
 // anonymousKey memoises the headers of a policy's allows without identity.
 type anonymousKey struct{ rejected bool }
@@ -77,9 +73,9 @@ func buildHeaders(c *store.Compiled, id *authn.Identity, rejected bool) *headerS
 	if c.Authgear {
 		switch {
 		case id != nil:
-			add(store.SessionValidHeader, store.SessionValidKey, "true", c.SessionValidBit)
+			add(store.SessionValidHeader, store.SessionValidKey, "true", c.SessionValidBit())
 		case rejected:
-			add(store.SessionValidHeader, store.SessionValidKey, "false", c.SessionValidBit)
+			add(store.SessionValidHeader, store.SessionValidKey, "false", c.SessionValidBit())
 		}
 	}
 	for i := range c.Headers {
@@ -112,7 +108,7 @@ func buildHeaders(c *store.Compiled, id *authn.Identity, rejected bool) *headerS
 	}
 	kept := make([]Header, len(set))
 	copy(kept, set)
-	return &headerSet{set: kept, remove: remove}
+	return &headerSet{policy: c, set: kept, remove: remove}
 }
 
 // removeKey memoises a policy's remove list for one mask of set names.
@@ -121,9 +117,9 @@ type removeKey struct{ mask uint64 }
 // removeList is every strip entry not set: by bit, or by name for the
 // names without one (set given only then).
 func removeList(c *store.Compiled, mask uint64, set []Header) []string {
-	remove := make([]string, 0, len(c.Strip))
-	for i, name := range c.Strip {
-		if b := c.StripBits[i]; b&mask != 0 || b == 0 && set != nil && isSet(set, name) {
+	remove := make([]string, 0, len(c.Strip()))
+	for i, name := range c.Strip() {
+		if b := c.StripBits()[i]; b&mask != 0 || b == 0 && set != nil && isSet(set, name) {
 			continue
 		}
 		remove = append(remove, name)

@@ -6,9 +6,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/authgate/authgate/pkg/authn"
+	"github.com/authgate/authgate/pkg/memo"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/request"
 )
@@ -21,18 +21,9 @@ type Compiled struct {
 	Rules []Rule
 	// Headers is the plan for identity headers on allow.
 	Headers []HeaderPlan
-	// Strip lists, lower-case, every header name this policy may set and
-	// their underscore variants: all are removed from the incoming request.
-	Strip []string
-	// StripBits is parallel to Strip: the Bit of the header plan (or of the
-	// session-valid header) that sets that exact name, 0 when none does, so
-	// the hot path tells "set this time" from "remove" with one AND instead
-	// of comparing names.
-	StripBits []uint64
-	// SessionValidBit is the Bit of SessionValidHeader (authgear preset).
-	SessionValidBit uint64
-	// names is shared by the policies with the same header names, with what
-	// is derived from them at decision time (NamesMemo).
+	// names is what derives from the policy's header names (the strip list
+	// and the header bits), shared by the policies with the same names,
+	// with what is derived from them at decision time (NamesMemo).
 	names *nameInfo
 	// Authgear is set when the authgear preset is on: it adds
 	// X-Authgear-Session-Valid, whose value depends on the outcome.
@@ -40,32 +31,34 @@ type Compiled struct {
 
 	// memo holds what the decision derives from the policy alone (the
 	// headers of an allow without identity), once per compiled policy.
-	memo sync.Map
+	memo memo.List
 }
+
+// Strip lists, lower-case, every header name this policy may set and their
+// underscore variants: all are removed from the incoming request.
+func (c *Compiled) Strip() []string { return c.names.strip }
+
+// StripBits is parallel to Strip: the Bit of the header plan (or of the
+// session-valid header) that sets that exact name, 0 when none does, so the
+// hot path tells "set this time" from "remove" with one AND instead of
+// comparing names.
+func (c *Compiled) StripBits() []uint64 { return c.names.stripBits }
+
+// SessionValidBit is the Bit of SessionValidHeader (authgear preset).
+func (c *Compiled) SessionValidBit() uint64 { return c.names.sessionBit }
 
 // NamesMemo is Memo for what depends on the policy's header names alone
 // (Strip, StripBits and the plans' bits): policies with the same names share
 // it, so thousands of tenants cost one copy.
 func (c *Compiled) NamesMemo(key any, derive func() any) any {
-	if c.names == nil {
-		return c.Memo(key, derive)
-	}
-	if v, ok := c.names.memo.Load(key); ok {
-		return v
-	}
-	v, _ := c.names.memo.LoadOrStore(key, derive())
-	return v
+	return c.names.memo.Get(key, derive)
 }
 
 // Memo returns what derive makes of the compiled policy, computing it the
 // first time key is asked for. The value is shared by every request the
 // policy decides and must not be modified.
 func (c *Compiled) Memo(key any, derive func() any) any {
-	if v, ok := c.memo.Load(key); ok {
-		return v
-	}
-	v, _ := c.memo.LoadOrStore(key, derive())
-	return v
+	return c.memo.Get(key, derive)
 }
 
 // Rule is a compiled rule.
@@ -300,11 +293,12 @@ type nameInfo struct {
 	sessionBit uint64
 	strip      []string
 	stripBits  []uint64
-	memo       sync.Map // see Compiled.NamesMemo
+	memo       memo.List // see Compiled.NamesMemo
 }
 
-// headerNames fills c's Strip, StripBits and SessionValidBit, and each
-// plan's Bit and Key, from names: AlwaysStripped, then each plan's name.
+// headerNames sets c's names (its Strip, StripBits and SessionValidBit),
+// and each plan's Bit and Key, from names: AlwaysStripped, then each plan's
+// name.
 func (m *buildMemo) headerNames(c *Compiled, names []string) {
 	// The preset's flag is part of the key: a policy without it may still
 	// name a header X-Authgear-Session-Valid.
@@ -325,8 +319,6 @@ func (m *buildMemo) headerNames(c *Compiled, names []string) {
 	for i := range c.Headers {
 		c.Headers[i].Bit, c.Headers[i].Key = info.planBits[i], info.keys[i]
 	}
-	c.SessionValidBit = info.sessionBit
-	c.Strip, c.StripBits = info.strip, info.stripBits
 	c.names = info
 }
 

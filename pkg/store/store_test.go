@@ -211,13 +211,13 @@ func TestHeaderPlanAndStripList(t *testing.T) {
 			if !reflect.DeepEqual(names, tc.wantNames) {
 				t.Fatalf("headers = %v, want %v", names, tc.wantNames)
 			}
-			if tc.wantStrip != nil && !reflect.DeepEqual(c.Strip, tc.wantStrip) {
-				t.Fatalf("strip = %v, want %v", c.Strip, tc.wantStrip)
+			if tc.wantStrip != nil && !reflect.DeepEqual(c.Strip(), tc.wantStrip) {
+				t.Fatalf("strip = %v, want %v", c.Strip(), tc.wantStrip)
 			}
 			if c.Authgear {
 				for _, want := range []string{"x-authgear-session-valid", "x_authgear_session_valid", "x_authgear_user_id"} {
-					if !contains(c.Strip, want) {
-						t.Fatalf("strip list %v lacks %s", c.Strip, want)
+					if !contains(c.Strip(), want) {
+						t.Fatalf("strip list %v lacks %s", c.Strip(), want)
 					}
 				}
 			}
@@ -365,21 +365,21 @@ func TestHeaderBits(t *testing.T) {
 			owner[h.Key] = h.Bit
 		}
 		if c.Authgear {
-			if c.SessionValidBit == 0 {
+			if c.SessionValidBit() == 0 {
 				t.Fatalf("%s: no session-valid bit", host)
 			}
-			owner[SessionValidKey] = c.SessionValidBit
+			owner[SessionValidKey] = c.SessionValidBit()
 		}
-		if len(c.StripBits) != len(c.Strip) {
-			t.Fatalf("%s: %d strip bits for %d names", host, len(c.StripBits), len(c.Strip))
+		if len(c.StripBits()) != len(c.Strip()) {
+			t.Fatalf("%s: %d strip bits for %d names", host, len(c.StripBits()), len(c.Strip()))
 		}
-		for i, name := range c.Strip {
-			if c.StripBits[i] != owner[name] {
-				t.Fatalf("%s: strip %s has bit %b, want %b", host, name, c.StripBits[i], owner[name])
+		for i, name := range c.Strip() {
+			if c.StripBits()[i] != owner[name] {
+				t.Fatalf("%s: strip %s has bit %b, want %b", host, name, c.StripBits()[i], owner[name])
 			}
 		}
 	}
-	if a, b := snap.Lookup("a.com"), snap.Lookup("b.com"); &a.Strip[0] != &b.Strip[0] {
+	if a, b := snap.Lookup("a.com"), snap.Lookup("b.com"); &a.Strip()[0] != &b.Strip()[0] {
 		t.Fatal("policies with the same header names should share one strip list")
 	}
 	if c, d := snap.Lookup("c.com"), snap.Lookup("d.com"); len(c.Headers) == len(d.Headers) {
