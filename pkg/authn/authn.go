@@ -66,7 +66,9 @@ type Authenticator interface {
 	Present(r *request.Request) bool
 	// Authenticate verifies the credential. Errors wrap ErrInvalid for a bad
 	// credential; anything else is a dependency failure. It never panics on
-	// hostile input.
+	// hostile input. r is the caller's: it may be reused once Authenticate
+	// returns, so work that outlives the call (a shared cache load) copies
+	// what it needs from r first.
 	Authenticate(ctx context.Context, r *request.Request) (*Identity, error)
 }
 

@@ -192,13 +192,20 @@ func MethodIndex(m string) int {
 
 // HeadersFrom converts an http.Header into the canonical header map: names
 // lower-case, repeats joined the way Envoy joins them.
+func HeadersFrom(h http.Header) map[string]string { return HeadersInto(nil, h) }
+
+// HeadersInto is HeadersFrom into out, which must be empty; a nil out gets
+// a new map. A server that keeps maps for reuse saves making one for every
+// request.
 //
 // The lower-case names are written into one buffer, sized first, and taken
 // as substrings of it: one allocation for every name instead of one each.
 // Names are ASCII tokens (net/http refuses any other); another name is
 // lowered by strings.ToLower.
-func HeadersFrom(h http.Header) map[string]string {
-	out := make(map[string]string, len(h))
+func HeadersInto(out map[string]string, h http.Header) map[string]string {
+	if out == nil {
+		out = make(map[string]string, len(h))
+	}
 	size := 0
 	for name := range h {
 		size += len(name)

@@ -130,10 +130,13 @@ func (a *authenticator) Authenticate(ctx context.Context, r *request.Request) (*
 }
 
 // check is the cache miss: the closure and the resolver's Cookie header are
-// built only here.
+// built only here. What the resolver is sent is taken from r before the
+// load starts: the load may outlive this request (other requests for the
+// same session wait on it), and r is not this authenticator's to keep.
 func (a *authenticator) check(ctx context.Context, key cache.Key, r *request.Request, authz string) (*authn.Identity, error) {
+	cookies, forward := a.cookieLine(r), a.forwarded(r)
 	return a.p.Checker.Check(ctx, key, a.policy, func(ctx context.Context) (remote.Answer, error) {
-		return a.resolve(ctx, a.cookieLine(r), authz, a.forwarded(r))
+		return a.resolve(ctx, cookies, authz, forward)
 	})
 }
 

@@ -1,6 +1,7 @@
 package session_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -397,5 +398,48 @@ func TestPresent(t *testing.T) {
 				t.Fatalf("Present = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestLoadOutlivesRequest: a resolver call shared by several requests may
+// outlive the request that started it (its caller gave up), and the HTTP
+// adapter reuses a request's header map once it has answered. The call must
+// send what that request carried, not what the map holds later; under the
+// race detector (make test) a call that reads the request at all once its
+// caller has returned is a reported race.
+func TestLoadOutlivesRequest(t *testing.T) {
+	ag := newAuthgear(t)
+	ag.SetDelay(300 * time.Millisecond)
+	ag.SetFault(resolver.Slow)
+	cfg := authgearPolicy(ag)
+	cfg.ForwardHeaders = []string{"User-Agent"}
+	a := newHarness(t).authenticator(t, cfg)
+
+	first := req("cookie", "session=c-alice", "user-agent", "first")
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := a.Authenticate(ctx, first); err == nil {
+		t.Fatal("the first request should give up before the slow resolver answers")
+	}
+	// The adapter reuses the map for another request.
+	clear(first.Headers)
+	first.Headers["cookie"] = "session=c-revoked"
+	first.Headers["user-agent"] = "second"
+
+	// The same credential again: it waits on the call already under way.
+	id, err := a.Authenticate(t.Context(), req("cookie", "session=c-alice", "user-agent", "first"))
+	wantOutcome(t, id, err, accepted)
+	if id.Subject != "alice" {
+		t.Errorf("Subject = %q, want alice", id.Subject)
+	}
+	last := ag.LastRequest()
+	if got := last.Header.Get("Cookie"); got != "session=c-alice" {
+		t.Errorf("the resolver got Cookie %q, want the first request's session=c-alice", got)
+	}
+	if got := last.Header.Get("User-Agent"); got != "first" {
+		t.Errorf("the resolver got User-Agent %q, want the first request's", got)
+	}
+	if n := ag.Calls(); n != 1 {
+		t.Errorf("resolver called %d times, want 1 (one shared call)", n)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -39,35 +40,58 @@ type Handler struct {
 
 // ServeHTTP answers one auth subrequest.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
+	r := newRequest()
+	defer release(r)
 	if h.Tracer != nil {
-		h.serveTraced(w, hr)
+		h.serveTraced(w, hr, r)
 		return
 	}
-	_, d, envoy := h.decide(hr.Context(), hr)
+	d, envoy := h.decide(hr.Context(), hr, r)
 	write(w, d, envoy)
 }
 
-// decide returns the original request (for logs and spans, also when it
-// could not be worked out), the decision, and whether the caller is Envoy.
-func (h *Handler) decide(ctx context.Context, hr *http.Request) (*request.Request, *decision.Decision, bool) {
-	r, envoy, err := h.original(hr)
+// requests keeps the requests, with their header maps, of answered auth
+// subrequests for the next: making a map of a dozen headers was the
+// largest cost of this adapter's own. Nothing may keep a request past the
+// answer (authenticators copy what a cache load needs before it starts).
+var requests = sync.Pool{New: func() any { return &request.Request{Headers: map[string]string{}} }}
+
+// maxPooledHeaders bounds the maps kept: a request with hundreds of headers
+// (rare, or hostile) would otherwise leave a map that size in the pool.
+const maxPooledHeaders = 64
+
+func newRequest() *request.Request { return requests.Get().(*request.Request) }
+
+func release(r *request.Request) {
+	m := r.Headers
+	if len(m) > maxPooledHeaders {
+		return
+	}
+	clear(m)
+	*r = request.Request{Headers: m}
+	requests.Put(r)
+}
+
+// decide fills r with the original request (for logs and spans, also when
+// it could not be worked out) and returns the decision and whether the
+// caller is Envoy.
+func (h *Handler) decide(ctx context.Context, hr *http.Request, r *request.Request) (*decision.Decision, bool) {
+	envoy, err := h.original(hr, r)
 	if err != nil {
 		d := h.Engine.BadRequest(err.Error())
 		h.Engine.Record(r, d, 0)
-		return r, d, envoy
+		return d, envoy
 	}
-	return r, h.Engine.Check(ctx, r), envoy
+	return h.Engine.Check(ctx, r), envoy
 }
 
 // original works out the original request. It reports envoy=true for the
 // /envoy/ prefix, whose caller can apply X-Envoy-Auth-Headers-To-Remove.
 // Paths are taken raw (RequestURI, the header's own text), never from Go's
 // decoded-and-re-encoded URL, so what is decided is what the proxy forwards.
-func (h *Handler) original(hr *http.Request) (r *request.Request, envoy bool, err error) {
-	r = &request.Request{
-		Transport: Transport,
-		Headers:   request.HeadersFrom(hr.Header),
-	}
+func (h *Handler) original(hr *http.Request, r *request.Request) (envoy bool, err error) {
+	r.Transport = Transport
+	r.Headers = request.HeadersInto(r.Headers, hr.Header)
 	r.RequestID = r.Headers["x-request-id"]
 
 	own := hr.RequestURI
@@ -75,7 +99,7 @@ func (h *Handler) original(hr *http.Request) (r *request.Request, envoy bool, er
 		// Absolute form ("http://host/path"), which HTTP/1.1 servers must
 		// accept: its path is the target.
 		if _, _, own, err = splitOriginalURL(own); err != nil {
-			return r, false, err
+			return false, err
 		}
 	}
 	ownPath, ownQuery, hasQuery := strings.Cut(own, "?")
@@ -83,7 +107,7 @@ func (h *Handler) original(hr *http.Request) (r *request.Request, envoy bool, er
 	rest, isAuth := cutPrefixPath(ownPath, "/auth")
 	if !isAuth {
 		if rest, envoy = cutPrefixPath(ownPath, "/envoy"); !envoy {
-			return r, false, fmt.Errorf("%w: unknown endpoint", request.ErrBadRequest)
+			return false, fmt.Errorf("%w: unknown endpoint", request.ErrBadRequest)
 		}
 	}
 	if hasQuery {
@@ -110,11 +134,11 @@ func (h *Handler) original(hr *http.Request) (r *request.Request, envoy bool, er
 		// nginx always sets itself. It is the only source of the host: the
 		// Host of this subrequest is authgate's own.
 		if r.Scheme, rawHost, target, err = splitOriginalURL(r.Headers["x-original-url"]); err != nil {
-			return r, false, err
+			return false, err
 		}
 		r.Method = r.Headers["x-original-method"]
 		if r.Method == "" {
-			return r, false, fmt.Errorf("%w: X-Original-URL without X-Original-Method", request.ErrBadRequest)
+			return false, fmt.Errorf("%w: X-Original-URL without X-Original-Method", request.ErrBadRequest)
 		}
 	default:
 		// Envoy's HTTP ext_authz with path_prefix /auth.
@@ -123,15 +147,15 @@ func (h *Handler) original(hr *http.Request) (r *request.Request, envoy bool, er
 	}
 	r.Method = strings.ToUpper(strings.TrimSpace(r.Method))
 	if !validMethod(r.Method) {
-		return r, envoy, fmt.Errorf("%w: bad method", request.ErrBadRequest)
+		return envoy, fmt.Errorf("%w: bad method", request.ErrBadRequest)
 	}
 	if r.Host, err = request.CanonicalHost(rawHost); err != nil {
-		return r, envoy, fmt.Errorf("host: %w", err)
+		return envoy, fmt.Errorf("host: %w", err)
 	}
 	if err = r.SetTarget(target); err != nil {
-		return r, envoy, fmt.Errorf("path: %w", err)
+		return envoy, fmt.Errorf("path: %w", err)
 	}
-	return r, envoy, nil
+	return envoy, nil
 }
 
 // cutPrefixPath strips prefix from a raw path at a segment boundary: "/auth"
@@ -205,10 +229,12 @@ func write(w http.ResponseWriter, d *decision.Decision, envoy bool) {
 	if d.Allow {
 		// One backing array for every value instead of one slice per
 		// header (what Header.Set allocates): this runs on every allow.
+		// Names are canonical already: the policy's header plans are
+		// compiled in canonical form, and the others here are constants.
 		vals := make([]string, len(d.Set)+2)
 		put := func(i int, name, value string) {
 			vals[i] = value
-			hdr[http.CanonicalHeaderKey(name)] = vals[i : i+1 : i+1]
+			hdr[name] = vals[i : i+1 : i+1]
 		}
 		for i, h := range d.Set {
 			put(i, h.Name, h.Value)

@@ -121,7 +121,8 @@ func TestOriginal(t *testing.T) {
 			for k, v := range tc.header {
 				hr.Header.Set(k, v)
 			}
-			r, envoy, err := h.original(hr)
+			r := new(request.Request)
+			envoy, err := h.original(hr, r)
 			if tc.wantErr {
 				if !errors.Is(err, request.ErrBadRequest) {
 					t.Fatalf("want ErrBadRequest, got %v (%+v)", err, r)
@@ -148,7 +149,7 @@ func TestHeaderInjectionInOriginalURL(t *testing.T) {
 	hr := httptest.NewRequest("GET", "http://authgate/auth", nil)
 	hr.Header["X-Original-Url"] = []string{"https://a.com/x\r\nX-User-Id: admin"}
 	hr.Header.Set("X-Original-Method", "GET")
-	if _, _, err := h.original(hr); !errors.Is(err, request.ErrBadRequest) {
+	if _, err := h.original(hr, new(request.Request)); !errors.Is(err, request.ErrBadRequest) {
 		t.Fatalf("want ErrBadRequest, got %v", err)
 	}
 }
@@ -166,7 +167,8 @@ func FuzzOriginal(f *testing.F) {
 		hr.Header["X-Original-Method"] = []string{method}
 		hr.Header["X-Forwarded-Host"] = []string{fwdHost}
 		hr.Header["X-Forwarded-Uri"] = []string{fwdURI}
-		r, _, err := h.original(hr)
+		r := new(request.Request)
+		_, err := h.original(hr, r)
 		if err != nil {
 			return
 		}

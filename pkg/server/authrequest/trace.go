@@ -7,6 +7,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 
 	"github.com/authgate/authgate/pkg/observability/tracing"
+	"github.com/authgate/authgate/pkg/request"
 )
 
 // serveTraced is ServeHTTP inside a server span. The parent is the trace of
@@ -15,11 +16,11 @@ import (
 // checked request (its method, host and path), which is what an operator
 // looks for; http.route names authgate's endpoint, so span names stay few:
 // "POST /auth", "GET /envoy".
-func (h *Handler) serveTraced(w http.ResponseWriter, hr *http.Request) {
+func (h *Handler) serveTraced(w http.ResponseWriter, hr *http.Request, r *request.Request) {
 	rt := route(hr.URL.Path)
 	ctx, span := tracing.StartCheck(hr.Context(), h.Tracer, propagation.HeaderCarrier(hr.Header), "auth request", semconv.HTTPRoute(rt))
 	defer span.End()
-	r, d, envoy := h.decide(ctx, hr)
+	d, envoy := h.decide(ctx, hr, r)
 	method, _ := tracing.Method(r.Method)
 	if method == "_OTHER" {
 		method = "HTTP" // as semantic conventions name spans of unknown methods

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/authgate/authgate/pkg/decision/decisiontest"
+	"github.com/authgate/authgate/pkg/request"
 )
 
 // anonymousEngine and traceparent come from decisiontest, shared with the
@@ -41,12 +42,15 @@ func TestUntracedServeAllocs(t *testing.T) {
 	h := &Handler{Engine: anonymousEngine(t)}
 	hr := nginxRequest("/auth")
 	w := nopWriter{h: http.Header{}}
-	if r, d, _ := h.decide(hr.Context(), hr); !d.Allow {
+	r := new(request.Request)
+	if d, _ := h.decide(hr.Context(), hr, r); !d.Allow {
 		t.Fatalf("want an allow for %+v, got %+v", r, d)
 	}
 	decisiontest.NoExtraAllocs(t, "ServeHTTP without a tracer", func() {
-		_, d, envoy := h.decide(hr.Context(), hr)
+		r := newRequest()
+		d, envoy := h.decide(hr.Context(), hr, r)
 		write(w, d, envoy)
+		release(r)
 	}, func() { h.ServeHTTP(w, hr) })
 }
 
