@@ -34,7 +34,7 @@ type Identity struct {
 	Subject string
 	// Claims as the credential carries them (JSON types: string, float64,
 	// bool, []any, map[string]any).
-	Claims map[string]any
+	Claims Claims
 	// ExpiresAt bounds how long a proxy may cache an allow; zero if unknown.
 	ExpiresAt time.Time
 
@@ -130,15 +130,27 @@ func trimBlanks(v string) string {
 // like Authgear's "https://authgear.com/claims/user/roles") is taken whole;
 // otherwise a name that is not a top-level claim is read as a dotted path
 // into nested objects ("realm_access.roles").
-func Claim(claims map[string]any, name string) (any, bool) {
-	if v, ok := claims[name]; ok {
+func Claim(claims Claims, name string) (any, bool) { return claimPath(claims.Get, name) }
+
+// MapClaim is Claim over a decoded JSON object (a resolver's answer, before
+// it becomes an Identity's Claims).
+func MapClaim(claims map[string]any, name string) (any, bool) {
+	return claimPath(func(n string) (any, bool) { v, ok := claims[n]; return v, ok }, name)
+}
+
+func claimPath(top func(string) (any, bool), name string) (any, bool) {
+	if v, ok := top(name); ok {
 		return v, true
 	}
 	if strings.ContainsAny(name, "/:") || !strings.Contains(name, ".") {
 		return nil, false
 	}
-	var cur any = claims
-	for part := range strings.SplitSeq(name, ".") {
+	first, rest, _ := strings.Cut(name, ".")
+	cur, ok := top(first)
+	if !ok {
+		return nil, false
+	}
+	for part := range strings.SplitSeq(rest, ".") {
 		m, ok := cur.(map[string]any)
 		if !ok {
 			return nil, false

@@ -30,7 +30,7 @@ func scalar(v any) (string, bool) {
 
 // evaluate tests one condition. On failure it says why, naming the claim and
 // the expectation but never the claim's value.
-func evaluate(c *policy.Condition, claims map[string]any) (bool, string) {
+func evaluate(c *policy.Condition, claims authn.Claims) (bool, string) {
 	v, present := authn.Claim(claims, c.Claim)
 	switch c.Op {
 	case policy.OpExists:

@@ -54,7 +54,7 @@ var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 func outcomes() map[string]outcome {
 	return map[string]outcome{
-		"alice": {id: &authn.Identity{Subject: "alice", ExpiresAt: now.Add(90*time.Second + 500*time.Millisecond), Claims: map[string]any{
+		"alice": {id: &authn.Identity{Subject: "alice", ExpiresAt: now.Add(90*time.Second + 500*time.Millisecond), Claims: authn.ClaimsOf(map[string]any{
 			"sub": "alice", "scope": "orders:read orders:write", "email_verified": true, "tenant": "acme",
 			"https://authgear.com/claims/user/roles":              []any{"viewer"},
 			"https://authgear.com/claims/user/is_anonymous":       false,
@@ -62,13 +62,13 @@ func outcomes() map[string]outcome {
 			"https://authgear.com/claims/user/can_reauthenticate": true,
 			"amr":       []any{"pwd", "otp"},
 			"auth_time": float64(1795770000),
-		}}},
-		"admin": {id: &authn.Identity{Subject: "root", ExpiresAt: now.Add(time.Hour), Claims: map[string]any{
+		})}},
+		"admin": {id: &authn.Identity{Subject: "root", ExpiresAt: now.Add(time.Hour), Claims: authn.ClaimsOf(map[string]any{
 			"sub": "root", "https://authgear.com/claims/user/roles": []any{"admin"}, "tenant": "evil\r\nX-Injected: 1",
-		}}},
-		"reader": {id: &authn.Identity{Subject: "bob", Claims: map[string]any{
+		})}},
+		"reader": {id: &authn.Identity{Subject: "bob", Claims: authn.ClaimsOf(map[string]any{
 			"sub": "bob", "scope": "orders:read", "email_verified": true, "tenant": "acme",
-		}}},
+		})}},
 		"expired":  {err: authn.ErrExpired},
 		"bad":      {err: fmt.Errorf("%w: bad signature", authn.ErrInvalid)},
 		"jwksdown": {err: errors.New("failed to fetch JWKS: connection refused")},
@@ -372,7 +372,7 @@ func TestConditions(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, why := evaluate(&tc.c, claims)
+			got, why := evaluate(&tc.c, authn.ClaimsOf(claims))
 			if got != tc.want {
 				t.Fatalf("evaluate = %v (%s), want %v", got, why, tc.want)
 			}

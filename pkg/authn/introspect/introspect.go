@@ -131,5 +131,5 @@ func (a *authenticator) introspect(ctx context.Context, token string) (remote.An
 		return remote.Answer{Invalid: true, Why: "the token is not active"}, nil
 	}
 	sub, _ := claims["sub"].(string)
-	return remote.Answer{Identity: &authn.Identity{Subject: sub, Claims: claims, ExpiresAt: remote.Expiry(claims)}}, nil
+	return remote.Answer{Identity: &authn.Identity{Subject: sub, Claims: authn.ClaimsOf(claims), ExpiresAt: remote.Expiry(claims)}}, nil
 }

@@ -224,7 +224,7 @@ func (v *verifier) identity(payload string) (*authn.Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", authn.ErrInvalid, err)
 	}
-	return &authn.Identity{Subject: sub, Claims: claims, ExpiresAt: exp}, nil
+	return &authn.Identity{Subject: sub, Claims: authn.ClaimsOf(claims), ExpiresAt: exp}, nil
 }
 
 // decodeSegment decodes one strict base64url segment holding a JSON object.

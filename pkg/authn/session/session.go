@@ -247,7 +247,7 @@ func (a *authenticator) authgearAnswer(res *http.Response) (remote.Answer, error
 		}
 		claims["auth_time"] = float64(n)
 	}
-	return remote.Answer{Identity: &authn.Identity{Subject: sub, Claims: claims}}, nil
+	return remote.Answer{Identity: &authn.Identity{Subject: sub, Claims: authn.ClaimsOf(claims)}}, nil
 }
 
 func list(v string, sep func(rune) bool) []any {
@@ -280,7 +280,7 @@ func (a *authenticator) statusAnswer(res *http.Response) (remote.Answer, error) 
 	if sub == "" {
 		return remote.Answer{}, &remote.MalformedError{URL: a.cfg.URL, Why: "a valid session without the subject header " + a.cfg.IdentityHeaders["sub"]}
 	}
-	return remote.Answer{Identity: &authn.Identity{Subject: sub, Claims: claims}}, nil
+	return remote.Answer{Identity: &authn.Identity{Subject: sub, Claims: authn.ClaimsOf(claims)}}, nil
 }
 
 // jsonAnswer: 200 with the session as a JSON object (its fields are the
@@ -304,7 +304,7 @@ func (a *authenticator) jsonAnswer(res *http.Response) (remote.Answer, error) {
 		// malformed would make it a failure that stale-if-error hides.
 		return remote.Answer{Invalid: true, Why: "the session is not active"}, nil
 	}
-	sub, ok := authn.Claim(claims, a.cfg.SubjectField)
+	sub, ok := authn.MapClaim(claims, a.cfg.SubjectField)
 	subject, isString := sub.(string)
 	if !ok || !isString || subject == "" {
 		return remote.Answer{}, &remote.MalformedError{URL: a.cfg.URL, Why: "no string subject at " + a.cfg.SubjectField}
@@ -312,5 +312,5 @@ func (a *authenticator) jsonAnswer(res *http.Response) (remote.Answer, error) {
 	if _, has := claims["sub"]; !has {
 		claims["sub"] = subject
 	}
-	return remote.Answer{Identity: &authn.Identity{Subject: subject, Claims: claims, ExpiresAt: remote.Expiry(claims)}}, nil
+	return remote.Answer{Identity: &authn.Identity{Subject: subject, Claims: authn.ClaimsOf(claims), ExpiresAt: remote.Expiry(claims)}}, nil
 }

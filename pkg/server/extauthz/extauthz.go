@@ -337,7 +337,7 @@ func metadata(d *decision.Decision, withClaims bool) *structpb.Struct {
 }
 
 func claimsValue(id *authn.Identity) any {
-	claims, err := structpb.NewStruct(id.Claims)
+	claims, err := structpb.NewStruct(id.Claims.Map())
 	if err != nil {
 		return (*structpb.Value)(nil)
 	}

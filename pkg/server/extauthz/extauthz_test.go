@@ -85,7 +85,7 @@ func TestRequest(t *testing.T) {
 func TestResponse(t *testing.T) {
 	allowed := &decision.Decision{
 		Allow: true, Status: 200, Reason: decision.ReasonAllowed, Policy: "ns/p", Rule: "r", Authenticator: "a",
-		Identity: &authn.Identity{Subject: "alice", Claims: map[string]any{"sub": "alice", "n": 1.0, "bad": make(chan int)}},
+		Identity: &authn.Identity{Subject: "alice", Claims: authn.ClaimsOf(map[string]any{"sub": "alice", "n": 1.0, "bad": make(chan int)})},
 		Set:      []decision.Header{{Name: "X-User-Id", Value: "alice"}},
 		Remove:   []string{"x-tenant", "x_user_id"},
 	}
@@ -115,8 +115,8 @@ func TestResponse(t *testing.T) {
 	// With MetadataClaims: claims that convert are there, once converted
 	// per identity; claims that do not convert are left out, not
 	// half-converted.
-	good := &authn.Identity{Subject: "alice", Claims: map[string]any{"sub": "alice", "roles": []any{"admin"}}}
-	bad := &authn.Identity{Subject: "alice", Claims: map[string]any{"sub": "alice", "bad": make(chan int)}}
+	good := &authn.Identity{Subject: "alice", Claims: authn.ClaimsOf(map[string]any{"sub": "alice", "roles": []any{"admin"}})}
+	bad := &authn.Identity{Subject: "alice", Claims: authn.ClaimsOf(map[string]any{"sub": "alice", "bad": make(chan int)})}
 	for _, tc := range []struct {
 		id   *authn.Identity
 		want bool

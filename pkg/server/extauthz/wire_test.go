@@ -57,14 +57,14 @@ func TestAllowWireMatchesResponse(t *testing.T) {
 		"claims in the metadata": {d: allowed(), meta: MetadataClaims},
 		"claims that do not convert": {d: func() *decision.Decision {
 			d := allowed()
-			d.Identity = &authn.Identity{Subject: "bob", Claims: map[string]any{"bad": make(chan int)}}
+			d.Identity = &authn.Identity{Subject: "bob", Claims: authn.ClaimsOf(map[string]any{"bad": make(chan int)})}
 			return d
 		}(), meta: MetadataClaims},
 		"claims": {d: func() *decision.Decision {
 			d := allowed()
-			d.Identity = &authn.Identity{Subject: "carol", Claims: map[string]any{
+			d.Identity = &authn.Identity{Subject: "carol", Claims: authn.ClaimsOf(map[string]any{
 				"sub": "carol", "roles": []any{"a", "b"}, "n": 3.5, "ok": true, "nested": map[string]any{"x": nil},
-			}}
+			})}
 			return d
 		}(), meta: MetadataClaims},
 		"no identity (anonymous allow)": {d: &decision.Decision{
@@ -185,7 +185,7 @@ func FuzzAllowWire(f *testing.F) {
 			d.Identity = &authn.Identity{Subject: subject}
 		}
 		if identity && meta == MetadataClaims {
-			d.Identity.Claims = map[string]any{"sub": subject, "v": value}
+			d.Identity.Claims = authn.ClaimsOf(map[string]any{"sub": subject, "v": value})
 		}
 		got, err := wire(t, answerOf(d, meta))
 		want := Response(d, meta)
