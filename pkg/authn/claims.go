@@ -5,7 +5,8 @@ import (
 	"strings"
 )
 
-// Claims are a credential's claims, sorted by name, each at most once. They
+// Claims are a credential's claims, sorted by name, each at most once (make
+// them with ClaimsOf: Get relies on the order). They
 // are a list rather than a map because identities are cached by the tens of
 // thousands: a Go map costs about 340 bytes however few claims it holds
 // (one group of eight slots, and its header), a list 32 bytes a claim. A

@@ -1,8 +1,10 @@
 // Package memo holds values derived once from something immutable (a
 // cached identity, a compiled policy) and read by every request after. A
-// List is a lock-free, insert-only list: each owner memoises one or two
-// keys, and tens of thousands of owners are kept at once, so it is one
+// List is a lock-free, insert-only list for owners that memoise a few keys
+// each (an identity: its header lists and metadata; a policy: its allows
+// without identity) and are kept by the tens of thousands: it is one
 // pointer until used, where a sync.Map is 48 bytes and a trie node per key.
+// A lookup walks the list, so it is not for many keys.
 package memo
 
 import "sync/atomic"

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/memo"
@@ -35,23 +36,46 @@ type Compiled struct {
 }
 
 // Strip lists, lower-case, every header name this policy may set and their
-// underscore variants: all are removed from the incoming request.
-func (c *Compiled) Strip() []string { return c.names.strip }
+// underscore variants: all are removed from the incoming request. A
+// Compiled not made by Build has none.
+func (c *Compiled) Strip() []string {
+	if c.names == nil {
+		return nil
+	}
+	return c.names.strip
+}
 
 // StripBits is parallel to Strip: the Bit of the header plan (or of the
 // session-valid header) that sets that exact name, 0 when none does, so the
 // hot path tells "set this time" from "remove" with one AND instead of
 // comparing names.
-func (c *Compiled) StripBits() []uint64 { return c.names.stripBits }
+func (c *Compiled) StripBits() []uint64 {
+	if c.names == nil {
+		return nil
+	}
+	return c.names.stripBits
+}
 
 // SessionValidBit is the Bit of SessionValidHeader (authgear preset).
-func (c *Compiled) SessionValidBit() uint64 { return c.names.sessionBit }
+func (c *Compiled) SessionValidBit() uint64 {
+	if c.names == nil {
+		return 0
+	}
+	return c.names.sessionBit
+}
 
 // NamesMemo is Memo for what depends on the policy's header names alone
 // (Strip, StripBits and the plans' bits): policies with the same names share
 // it, so thousands of tenants cost one copy.
 func (c *Compiled) NamesMemo(key any, derive func() any) any {
-	return c.names.memo.Get(key, derive)
+	if c.names == nil {
+		return c.Memo(key, derive)
+	}
+	if v, ok := c.names.memo.Load(key); ok {
+		return v
+	}
+	v, _ := c.names.memo.LoadOrStore(key, derive())
+	return v
 }
 
 // Memo returns what derive makes of the compiled policy, computing it the
@@ -293,7 +317,10 @@ type nameInfo struct {
 	sessionBit uint64
 	strip      []string
 	stripBits  []uint64
-	memo       memo.List // see Compiled.NamesMemo
+	// memo is shared by every policy with these names, and holds a value
+	// per combination of header names an allow sets (NamesMemo): more keys
+	// than a memo.List is for.
+	memo sync.Map
 }
 
 // headerNames sets c's names (its Strip, StripBits and SessionValidBit),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net/textproto"
 	"reflect"
 	"sort"
 	"strconv"
@@ -419,6 +420,27 @@ func TestMatchMethods(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("%s %s: rule %q, want %q", tc.method, tc.path, got, tc.want)
+		}
+	}
+}
+
+// TestPlanNamesCanonical: every header plan's Name is in canonical form,
+// however the policy spelled it. The HTTP adapter writes Set names as they
+// are, without canonicalising them again.
+func TestPlanNamesCanonical(t *testing.T) {
+	for _, preset := range []string{"", policy.PresetAuthgear} {
+		p := pol("a", "p", 1, "a.com")
+		p.Response = policy.Response{Preset: preset, Headers: []policy.HeaderSpec{
+			{Name: "x-tenant-id", Value: "t1"}, {Name: "X-USER-EMAIL", Claim: "email"},
+		}}
+		c := Build([]*policy.Policy{p}, factory{}).Lookup("a.com")
+		if c == nil {
+			t.Fatal("no policy")
+		}
+		for _, h := range c.Headers {
+			if h.Name != textproto.CanonicalMIMEHeaderKey(h.Name) {
+				t.Errorf("preset %q: plan name %q is not canonical", preset, h.Name)
+			}
 		}
 	}
 }

@@ -91,13 +91,14 @@ func (t *table[T]) keep(v *T, n int, same func(*T) bool) *T {
 	if n > 1 {
 		s = list(v, n)
 	}
+	key := render(s) // before the lock: it is most of the work
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
 		t.seed = maphash.MakeSeed()
 		t.m = map[uint64]entry[T]{}
 	}
-	h := maphash.String(t.seed, render(s))
+	h := maphash.String(t.seed, key)
 	if e, ok := t.m[h]; ok && e.n == n {
 		if kept := e.p.Value(); kept != nil && same(kept) {
 			return kept

@@ -2,12 +2,18 @@
 // resource) into the internal policy model. It is pure: no I/O, no clock, the
 // same input always gives the same output or the same field errors. Standalone
 // mode and the Kubernetes controller both call it.
+//
+// A translated policy is read-only: equal parts of policies are shared
+// between them (share.go), and none refers to the input, which its caller
+// may reuse.
 package translate
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/textproto"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -27,7 +33,8 @@ type Secrets func(namespace, name, key string) ([]byte, bool)
 const MissingRef = "secret not found: "
 
 // AuthPolicy translates one AuthPolicy, with the Secrets it references, and
-// validates the result. Errors are policy.FieldErrors naming each field.
+// validates the result. Errors are policy.FieldErrors naming each field. The
+// policy must not be modified: parts of it are shared with other policies.
 func AuthPolicy(in *v1alpha1.AuthPolicy, secrets Secrets) (*policy.Policy, error) {
 	t := &translator{ns: in.Namespace, secrets: secrets}
 	errs := &t.errs
@@ -117,12 +124,12 @@ func (t *translator) authenticator(path string, in *v1alpha1.Authenticator) poli
 	out.JWT = &policy.JWT{
 		Issuer:     j.Issuer,
 		JWKSURI:    j.JWKSURI,
-		Audiences:  j.Audiences,
-		Algorithms: j.Algorithms,
+		Audiences:  slices.Clone(j.Audiences),
+		Algorithms: slices.Clone(j.Algorithms),
 		ClockSkew:  policy.DefaultClockSkew,
 	}
 	if len(out.JWT.Algorithms) == 0 {
-		out.JWT.Algorithms = policy.DefaultAlgorithms
+		out.JWT.Algorithms = slices.Clone(policy.DefaultAlgorithms)
 	}
 	if j.ClockSkew != nil {
 		out.JWT.ClockSkew = j.ClockSkew.Duration
@@ -133,7 +140,7 @@ func (t *translator) authenticator(path string, in *v1alpha1.Authenticator) poli
 
 func sources(errs *policy.FieldErrors, path string, in []v1alpha1.CredentialSource) []policy.Source {
 	if len(in) == 0 {
-		return policy.DefaultSources
+		return slices.Clone(policy.DefaultSources)
 	}
 	out := make([]policy.Source, 0, len(in))
 	for i := range in {
@@ -155,12 +162,12 @@ func session(errs *policy.FieldErrors, path string, in *v1alpha1.SessionAuthenti
 		contract = policy.ContractAuthgear
 	}
 	out := &policy.Session{
-		Cookies:          in.Cookies,
+		Cookies:          slices.Clone(in.Cookies),
 		URL:              in.Resolver.URL,
 		Contract:         contract,
 		Timeout:          duration(in.Resolver.Timeout, policy.DefaultResolverTimeout),
 		SubjectField:     in.Resolver.SubjectField,
-		IdentityHeaders:  in.Resolver.IdentityHeaders,
+		IdentityHeaders:  maps.Clone(in.Resolver.IdentityHeaders),
 		CacheTTL:         duration(in.CacheTTL, policy.DefaultCacheTTL),
 		NegativeCacheTTL: duration(in.NegativeCacheTTL, policy.DefaultNegativeCacheTTL),
 		StaleIfError:     duration(in.StaleIfError, 0),
@@ -250,7 +257,7 @@ func rule(errs *policy.FieldErrors, path string, in *v1alpha1.Rule) policy.Rule 
 		Path:           in.Match.Path,
 		PathPrefix:     in.Match.PathPrefix,
 		AllowAnonymous: in.AllowAnonymous,
-		Authenticators: in.Authenticators,
+		Authenticators: slices.Clone(in.Authenticators),
 	}
 	for _, m := range in.Match.Methods {
 		out.Methods = append(out.Methods, strings.ToUpper(m))
@@ -274,7 +281,7 @@ func condition(errs *policy.FieldErrors, path string, in *v1alpha1.Condition) po
 	}
 	if in.OneOf != nil {
 		n++
-		out.Op, out.Values = policy.OpOneOf, in.OneOf
+		out.Op, out.Values = policy.OpOneOf, slices.Clone(in.OneOf)
 		if len(in.OneOf) == 0 {
 			errs.Add(path+".oneOf", "must not be empty")
 		}

@@ -16,7 +16,8 @@ import (
 // between the fetch loop's check of the context and its Wait is lost, and
 // that goroutine stays parked. It happens at shutdown only, once per cache
 // (authgate makes one per server), and rarely: a test run under load saw it
-// once in dozens.
+// once in dozens. A cache that is never closed still fails the check: its
+// refresh loop, which ends with the context, is not let go.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction(httprcFetchLoop))
 }

@@ -404,9 +404,10 @@ func TestPresent(t *testing.T) {
 // TestLoadOutlivesRequest: a resolver call shared by several requests may
 // outlive the request that started it (its caller gave up), and the HTTP
 // adapter reuses a request's header map once it has answered. The call must
-// send what that request carried, not what the map holds later; under the
-// race detector (make test) a call that reads the request at all once its
-// caller has returned is a reported race.
+// send what that request carried, not what the map holds later. The values
+// checked are what any correct version sends; what fails a version that
+// reads the request from the call is the race detector (make test runs it),
+// which reports that read against the test's reuse of the map.
 func TestLoadOutlivesRequest(t *testing.T) {
 	ag := newAuthgear(t)
 	ag.SetDelay(300 * time.Millisecond)
