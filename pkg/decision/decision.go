@@ -73,6 +73,14 @@ type Decision struct {
 	// Remove are headers to strip from the upstream request: every identity
 	// header the policy may set that Set does not, and underscore variants.
 	Remove []string
+	// RemoveJoined is Remove joined with ",", as Envoy's HTTP ext_authz
+	// reads x-envoy-auth-headers-to-remove, made once per list; "" when not
+	// made (a Decision built by hand): the adapter joins Remove then.
+	RemoveJoined string
+	// HeadersUTF8 says Set and Remove were found UTF-8 when they were
+	// built, once per list, so the gRPC adapter need not check them per
+	// request; false means not known.
+	HeadersUTF8 bool
 	// DenyHeaders go on a denial (WWW-Authenticate).
 	DenyHeaders []Header
 	// MaxAge is how long a proxy may cache an allow; 0 means do not cache.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/go-logr/logr/funcr"
 
@@ -549,6 +550,51 @@ func TestHeaderListsKeepNoSpareCapacity(t *testing.T) {
 			}
 			if len(d.Set) != tc.wantSet || cap(d.Set) != len(d.Set) {
 				t.Errorf("Set has len %d cap %d, want len %d and no spare capacity: %v", len(d.Set), cap(d.Set), tc.wantSet, d.Set)
+			}
+		})
+	}
+}
+
+// TestHeaderListForms: an allow carries Remove joined for Envoy's HTTP
+// filter and whether its header lists are UTF-8, made once with the lists
+// (the adapters then do no per-request work for them), and right: a claim
+// value that is not UTF-8 is reported, so the gRPC adapter still refuses to
+// send it.
+func TestHeaderListForms(t *testing.T) {
+	snap := snapshot(t, shop(false))
+	c := snap.Lookup("shop.example.com")
+	if c == nil {
+		t.Fatal("no policy for shop.example.com")
+	}
+	mangled := &authn.Identity{Subject: "m", Claims: authn.ClaimsOf(map[string]any{"sub": "m", "tenant": "acme\xff"})}
+	tests := map[string]struct {
+		id       *authn.Identity
+		wantUTF8 bool
+	}{
+		"identity":                 {id: outcomes()["alice"].id, wantUTF8: true},
+		"no identity":              {wantUTF8: true},
+		"claim value is not UTF-8": {id: mangled, wantUTF8: false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var first string
+			for round := range 2 {
+				d := &Decision{Allow: true, Identity: tc.id}
+				setHeaders(d, c)
+				if len(d.Remove) == 0 {
+					t.Fatal("an allow removes the identity headers it does not set")
+				}
+				if want := strings.Join(d.Remove, ","); d.RemoveJoined != want {
+					t.Fatalf("RemoveJoined = %q, want %q", d.RemoveJoined, want)
+				}
+				if d.HeadersUTF8 != tc.wantUTF8 {
+					t.Errorf("HeadersUTF8 = %v, want %v", d.HeadersUTF8, tc.wantUTF8)
+				}
+				if round == 0 {
+					first = d.RemoveJoined
+				} else if unsafe.StringData(d.RemoveJoined) != unsafe.StringData(first) {
+					t.Error("the joined list was made again for the same identity and policy")
+				}
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/store"
@@ -33,7 +34,7 @@ func setHeaders(d *Decision, c *store.Compiled) {
 		rejected := d.rejected
 		hs = c.Memo(anonymousKey{rejected}, func() any { return buildHeaders(c, nil, rejected) }).(*headerSet)
 	}
-	d.Set, d.Remove = hs.set, hs.remove
+	d.Set, d.Remove, d.RemoveJoined, d.HeadersUTF8 = hs.set, hs.remove.names, hs.remove.joined, hs.utf8
 }
 
 // headerSet is an allow's Set and Remove, and the compiled policy they
@@ -42,7 +43,27 @@ func setHeaders(d *Decision, c *store.Compiled) {
 type headerSet struct {
 	policy *store.Compiled
 	set    []Header
-	remove []string
+	remove *removal
+	// utf8: every name and value of set and remove is UTF-8.
+	utf8 bool
+}
+
+// removal is an allow's Remove, with what adapters derive from it: made
+// once per list, not per request.
+type removal struct {
+	names []string
+	// joined is names joined with ",", the form of Envoy's
+	// x-envoy-auth-headers-to-remove.
+	joined string
+	utf8   bool
+}
+
+func newRemoval(names []string) *removal {
+	r := &removal{names: names, joined: strings.Join(names, ","), utf8: true}
+	for _, n := range names {
+		r.utf8 = r.utf8 && utf8.ValidString(n)
+	}
+	return r
 }
 
 // headersKey is the identity's memo slot for its headers.
@@ -97,18 +118,22 @@ func buildHeaders(c *store.Compiled, id *authn.Identity, rejected bool) *headerS
 			add(h.Name, h.Key, s, h.Bit)
 		}
 	}
-	var remove []string
+	var remove *removal
 	if slow {
-		remove = removeList(c, mask, set)
+		remove = newRemoval(removeList(c, mask, set))
 	} else {
 		// Without a name past the 64th the list depends on the mask and the
 		// policy's names alone: one list per mask, shared by every identity
 		// and every policy with the same names.
-		remove = c.NamesMemo(removeKey{mask}, func() any { return removeList(c, mask, nil) }).([]string)
+		remove = c.NamesMemo(removeKey{mask}, func() any { return newRemoval(removeList(c, mask, nil)) }).(*removal)
 	}
 	kept := make([]Header, len(set))
 	copy(kept, set)
-	return &headerSet{policy: c, set: kept, remove: remove}
+	valid := remove.utf8
+	for _, h := range kept {
+		valid = valid && utf8.ValidString(h.Name) && utf8.ValidString(h.Key) && utf8.ValidString(h.Value)
+	}
+	return &headerSet{policy: c, set: kept, remove: remove, utf8: valid}
 }
 
 // removeKey memoises a policy's remove list for one mask of set names.

@@ -240,7 +240,11 @@ func write(w http.ResponseWriter, d *decision.Decision, envoy bool) {
 			put(i, h.Name, h.Value)
 		}
 		if envoy && len(d.Remove) > 0 {
-			put(len(d.Set), HeadersToRemoveHeader, strings.Join(d.Remove, ","))
+			joined := d.RemoveJoined
+			if joined == "" {
+				joined = strings.Join(d.Remove, ",")
+			}
+			put(len(d.Set), HeadersToRemoveHeader, joined)
 		}
 		cc := "no-store"
 		if d.MaxAge > 0 {

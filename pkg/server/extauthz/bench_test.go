@@ -106,6 +106,7 @@ func BenchmarkAllowWire(b *testing.B) {
 	for i := range d.Set {
 		d.Set[i].Key = strings.ToLower(d.Set[i].Name) // as compiled policies have them
 	}
+	d.HeadersUTF8 = true // as the decision finds once per header list
 	for _, m := range []struct {
 		name string
 		meta Metadata

@@ -246,17 +246,12 @@ func (a *allowAnswer) append(b []byte) []byte {
 	return b
 }
 
-// validUTF8 reports whether every string of the answer is UTF-8.
+// validUTF8 reports whether every string of the answer is UTF-8. The
+// header lists are checked once when the decision built them
+// (HeadersUTF8); a Decision made otherwise is checked here.
 func (a *allowAnswer) validUTF8() bool {
-	for _, h := range a.d.Set {
-		if !utf8.ValidString(h.Name) || !utf8.ValidString(h.Key) || !utf8.ValidString(h.Value) {
-			return false
-		}
-	}
-	for _, name := range a.d.Remove {
-		if !utf8.ValidString(name) {
-			return false
-		}
+	if !a.d.HeadersUTF8 && !headersUTF8(a.d) {
+		return false
 	}
 	if a.meta == MetadataNone {
 		return true
@@ -264,6 +259,20 @@ func (a *allowAnswer) validUTF8() bool {
 	meta := metaFieldsOf(a.d)
 	for _, f := range meta.fields[:meta.n] {
 		if !utf8.ValidString(f.value) {
+			return false
+		}
+	}
+	return true
+}
+
+func headersUTF8(d *decision.Decision) bool {
+	for _, h := range d.Set {
+		if !utf8.ValidString(h.Name) || !utf8.ValidString(h.Key) || !utf8.ValidString(h.Value) {
+			return false
+		}
+	}
+	for _, name := range d.Remove {
+		if !utf8.ValidString(name) {
 			return false
 		}
 	}
