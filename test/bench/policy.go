@@ -4,6 +4,12 @@
 // anyone can reproduce with `make bench`, never in timed tests.
 package bench
 
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
 // Policies is the policy every benchmark here and the load tool
 // (cmd/authgate-load) decide with, so their figures describe the same
 // work: shop.example.com behind a JWT authenticator ({{ISSUER}}) and an
@@ -30,3 +36,20 @@ spec:
     headers:
       X-User-Id: {claim: sub}
 `
+
+// Tenants renders n copies of Policies as one multi-document YAML, each a
+// tenant of its own (name p<i>, namespace ns<i%100>, hosts h<i>.example.com
+// and *.w<i>.example.com) sharing one issuer and one resolver, as tenants
+// of one identity provider do: the scale benchmarks' 10,000 policies.
+func Tenants(n int, issuer, resolver string) []byte {
+	var buf bytes.Buffer
+	for i := range n {
+		buf.WriteString("---\n")
+		strings.NewReplacer(
+			"{{ISSUER}}", issuer, "{{RESOLVER}}", resolver,
+			"name: shop, namespace: shop", fmt.Sprintf("name: p%d, namespace: ns%d", i, i%100),
+			`"shop.example.com"`, fmt.Sprintf(`"h%d.example.com", "*.w%d.example.com"`, i, i),
+		).WriteString(&buf, Policies)
+	}
+	return buf.Bytes()
+}

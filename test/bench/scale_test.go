@@ -2,9 +2,7 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -21,22 +19,11 @@ import (
 	"github.com/authgate/authgate/test/resolver"
 )
 
-// manyPolicies renders n policies like the one in decide_test.go, each for
-// its own host, sharing one issuer and one resolver (as tenants of one IdP
-// would).
+// manyPolicies parses Tenants(n): each policy for its own host, sharing
+// one issuer and one resolver.
 func manyPolicies(b *testing.B, n int, issuer, resolve string) []*policy.Policy {
 	b.Helper()
-	var buf bytes.Buffer
-	for i := range n {
-		doc := strings.NewReplacer(
-			"{{ISSUER}}", issuer, "{{RESOLVER}}", resolve,
-			"name: shop, namespace: shop", fmt.Sprintf("name: p%d, namespace: ns%d", i, i%100),
-			`"shop.example.com"`, fmt.Sprintf(`"h%d.example.com", "*.w%d.example.com"`, i, i),
-		).Replace(Policies)
-		buf.WriteString("---\n")
-		buf.WriteString(doc)
-	}
-	ps, err := source.ParseFile("many.yaml", buf.Bytes(), nil)
+	ps, err := source.ParseFile("many.yaml", Tenants(n, issuer, resolve), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

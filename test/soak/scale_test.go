@@ -13,35 +13,10 @@ import (
 	"time"
 
 	"github.com/authgate/authgate/pkg/devissuer"
+	"github.com/authgate/authgate/test/bench"
 	"github.com/authgate/authgate/test/resolver"
 	"github.com/authgate/authgate/test/testproc"
 )
-
-// tenantYAML is one of many tenants' policies: a bearer token from the
-// shared issuer or an Authgear session cookie, with the preset's headers
-// and one of the tenant's own (the cookie answers are cached, as by
-// default).
-const tenantYAML = `---
-apiVersion: authgate.io/v1alpha1
-kind: AuthPolicy
-metadata: {name: t%[1]d, namespace: ns%[2]d}
-spec:
-  hosts: ["h%[1]d.example.com", "*.w%[1]d.example.com"]
-  authenticators:
-  - name: bearer
-    jwt: {issuer: "%[3]s", audiences: [shop]}
-  - name: web
-    session:
-      cookies: [session]
-      resolver: {url: "%[4]s"}
-  rules:
-  - name: default
-    match: {pathPrefix: /}
-  response:
-    preset: authgear
-    headers:
-      X-User-Id: {claim: sub}
-`
 
 // BenchmarkBinaryRSS10k runs the built binary (authgate serve on a folder)
 // with 10,000 policies, warms its caches with 10,000 verified tokens and
@@ -69,11 +44,8 @@ func BenchmarkBinaryRSS10k(b *testing.B) {
 	b.Cleanup(ag.Close)
 
 	dir := b.TempDir()
-	var docs bytes.Buffer
-	for i := range n {
-		fmt.Fprintf(&docs, tenantYAML, i, i%100, iss.URL, ag.ResolveURL())
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tenants.yaml"), docs.Bytes(), 0o644); err != nil {
+	docs := bench.Tenants(n, iss.URL, ag.ResolveURL())
+	if err := os.WriteFile(filepath.Join(dir, "tenants.yaml"), docs, 0o644); err != nil {
 		b.Fatal(err)
 	}
 	httpAddr, opsAddr := testproc.FreeAddr(b), testproc.FreeAddr(b)
