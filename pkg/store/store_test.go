@@ -267,23 +267,31 @@ func TestStoreSwap(t *testing.T) {
 // a request's host among 10, 1,000 and 10,000 policies (each with an exact
 // and a wildcard host), found the wildcard way (an exact miss, then the
 // parent domain), then the rule for GET /api/cart among the policy's three
-// (the last matches). "cycle" spreads requests evenly over every policy,
-// the worst case for CPU caches; "hot" asks for one host; "zipf" draws hosts
-// as skewed multi-tenant traffic does. Host strings are made beforehand:
-// formatting them would be measured too.
+// (the last matches). "cycle" spreads requests evenly over every policy in
+// the order they were built; "hot" asks for one host; "zipf" draws hosts
+// as skewed multi-tenant traffic does, in an order the CPU cannot guess.
+// Host strings are made beforehand: formatting them would be measured too.
+//
+// Each policy has its own rule and authenticator lists, equal in content:
+// the worst case for CPU caches, as if every tenant's rules differed. The
+// "-shared" runs give every policy the same lists, as translate does for
+// equal ones (pkg/translate/share.go), so the store compiles them once:
+// what a platform whose tenants share their rules gets.
 func BenchmarkLookup(b *testing.B) {
+	rules := func() []policy.Rule {
+		return []policy.Rule{
+			{Name: "public", PathPrefix: "/public", AllowAnonymous: true},
+			{Name: "admin", PathPrefix: "/admin", Methods: []string{"GET", "POST"}},
+			{Name: "default", PathPrefix: "/"},
+		}
+	}
+	auths := func() []policy.Authenticator {
+		return []policy.Authenticator{{Name: "jwt", JWT: &policy.JWT{Issuer: "https://i", Audiences: []string{"a"}}}}
+	}
+	sharedRules, sharedAuths := rules(), auths()
 	for _, n := range []int{10, 1000, 10000} {
-		ps := make([]*policy.Policy, 0, n)
 		hosts := make([]string, n)
 		for i := range n {
-			p := pol("ns", "p"+itoa(i), i, "h"+itoa(i)+".example.com", "*.w"+itoa(i)+".example.com")
-			p.Rules = []policy.Rule{
-				{Name: "public", PathPrefix: "/public", AllowAnonymous: true},
-				{Name: "admin", PathPrefix: "/admin", Methods: []string{"GET", "POST"}},
-				{Name: "default", PathPrefix: "/"},
-			}
-			p.Authenticators = []policy.Authenticator{{Name: "jwt", JWT: &policy.JWT{Issuer: "https://i", Audiences: []string{"a"}}}}
-			ps = append(ps, p)
 			hosts[i] = "a.w" + itoa(i) + ".example.com"
 		}
 		// A server reads the host of a request it has just parsed: in the
@@ -293,27 +301,6 @@ func BenchmarkLookup(b *testing.B) {
 		for i, at := 0, 0; i < n; i++ {
 			hosts[i], at = packed[at:at+len(hosts[i])], at+len(hosts[i])
 		}
-		snap := Build(ps, factory{})
-		find := func(b *testing.B, host string) {
-			c := snap.Lookup(host)
-			if c == nil {
-				b.Fatal("no policy")
-			}
-			if r := c.Match("GET", "/api/cart"); r == nil || r.Name != "default" {
-				b.Fatal("wrong rule")
-			}
-		}
-		b.Run("cycle/"+itoa(n), func(b *testing.B) {
-			for i := 0; b.Loop(); i++ {
-				find(b, hosts[i%n])
-			}
-		})
-		b.Run("hot/"+itoa(n), func(b *testing.B) {
-			host := hosts[n/2]
-			for b.Loop() {
-				find(b, host)
-			}
-		})
 		// Multi-tenant traffic is skewed: a few tenants get most of it.
 		// "zipf" draws hosts from a Zipf distribution (s = 1.1, the shape
 		// of web traffic by site), in a fixed sequence made beforehand.
@@ -322,11 +309,52 @@ func BenchmarkLookup(b *testing.B) {
 		for i := range seq {
 			seq[i] = uint16(z.Uint64())
 		}
-		b.Run("zipf/"+itoa(n), func(b *testing.B) {
-			for i := 0; b.Loop(); i++ {
-				find(b, hosts[seq[i&(len(seq)-1)]])
+		for _, shared := range []bool{false, true} {
+			ps := make([]*policy.Policy, 0, n)
+			for i := range n {
+				p := pol("ns", "p"+itoa(i), i, "h"+itoa(i)+".example.com", "*.w"+itoa(i)+".example.com")
+				p.Rules, p.Authenticators = rules(), auths()
+				if shared {
+					p.Rules, p.Authenticators = sharedRules, sharedAuths
+				}
+				ps = append(ps, p)
 			}
-		})
+			snap := Build(ps, factory{})
+			if shared && &snap.Lookup(hosts[0]).Rules[0] != &snap.Lookup(hosts[n-1]).Rules[0] {
+				b.Fatal("shared lists were compiled more than once")
+			}
+			find := func(b *testing.B, host string) {
+				c := snap.Lookup(host)
+				if c == nil {
+					b.Fatal("no policy")
+				}
+				if r := c.Match("GET", "/api/cart"); r == nil || r.Name != "default" {
+					b.Fatal("wrong rule")
+				}
+			}
+			suffix := ""
+			if shared {
+				suffix = "-shared"
+			}
+			b.Run("cycle"+suffix+"/"+itoa(n), func(b *testing.B) {
+				for i := 0; b.Loop(); i++ {
+					find(b, hosts[i%n])
+				}
+			})
+			b.Run("zipf"+suffix+"/"+itoa(n), func(b *testing.B) {
+				for i := 0; b.Loop(); i++ {
+					find(b, hosts[seq[i&(len(seq)-1)]])
+				}
+			})
+			if !shared {
+				b.Run("hot/"+itoa(n), func(b *testing.B) {
+					host := hosts[n/2]
+					for b.Loop() {
+						find(b, host)
+					}
+				})
+			}
+		}
 	}
 }
 
