@@ -86,6 +86,9 @@ type Decision struct {
 	// MaxAge is how long a proxy may cache an allow; 0 means do not cache.
 	MaxAge time.Duration
 
+	// compiled is the policy that decided, nil when none did: the engine
+	// counts the decision on the policy's own series (Engine.Record).
+	compiled *store.Compiled
 	// rejected is set when a credential was presented but rejected on a rule
 	// that allows anonymous requests (the authgear preset says so upstream).
 	rejected bool
@@ -134,7 +137,7 @@ func Decide(ctx context.Context, r *request.Request, snap *store.Snapshot, opts 
 	}
 	d := decide(ctx, r, c, r.Path, opts)
 	d = otherReadings(ctx, r, c, d, opts)
-	d.Policy = c.Key
+	d.Policy, d.compiled = c.Key, c
 	if d.Status == http.StatusUnauthorized && c.Policy.SignInURL != "" && r.RedirectOK && r.Browser() {
 		// A browser without a valid credential is sent to sign in; API
 		// clients keep the 401 and its challenge.

@@ -29,9 +29,9 @@ var decisionsDesc = prometheus.NewDesc("authgate_decisions_total",
 // per new label set: with 10,000 policies, a quadratic warm-up. pending
 // holds only what read lacks, so the series are not indexed twice.
 type decisionCounts struct {
-	read    atomic.Pointer[map[decisionKey]*decisionSeries]
+	read    atomic.Pointer[map[decisionKey]*DecisionSeries]
 	mu      sync.Mutex
-	pending map[decisionKey]*decisionSeries // what read lacks, under mu
+	pending map[decisionKey]*DecisionSeries // what read lacks, under mu
 	misses  int
 }
 
@@ -41,9 +41,11 @@ type decisionKey struct {
 	allow                     bool
 }
 
-// decisionSeries is one combination's counter, with the duration
-// histogram child of its transport resolved once.
-type decisionSeries struct {
+// DecisionSeries is one label combination of authgate_decisions_total:
+// its counter, with the duration histogram child of its transport resolved
+// once. A caller that decides for one policy again and again may keep the
+// series (see Series) and count on it directly.
+type DecisionSeries struct {
 	count    atomic.Uint64
 	created  time.Time // exported as the counter's created timestamp, as a CounterVec child's
 	duration prometheus.Observer
@@ -54,25 +56,38 @@ type decisionSeries struct {
 // does not allocate once a label combination has been seen: it runs on
 // every request.
 func (m *Metrics) ObserveDecision(transport string, allow bool, reason, policy string, took time.Duration) {
+	m.Series(transport, allow, reason, policy).Observe(took)
+}
+
+// Series returns the series of one label combination, made the first time
+// it is asked for. Finding it is a lookup in a map of every combination
+// seen, whose key holds three strings: with thousands of policies, its
+// slots, the policy name and the series are each a likely cache miss. The
+// decision engine therefore keeps each policy's series with the compiled
+// policy it has in hand, and calls this once per combination per snapshot.
+func (m *Metrics) Series(transport string, allow bool, reason, policy string) *DecisionSeries {
 	k := decisionKey{transport: transport, reason: reason, policy: policy, allow: allow}
-	var s *decisionSeries
 	if p := m.decisions.read.Load(); p != nil {
-		s = (*p)[k]
+		if s := (*p)[k]; s != nil {
+			return s
+		}
 	}
-	if s == nil {
-		s = m.series(k)
-	}
+	return m.series(k)
+}
+
+// Observe counts one decision of the series that took took.
+func (s *DecisionSeries) Observe(took time.Duration) {
 	s.count.Add(1)
 	s.duration.Observe(took.Seconds())
 }
 
 // series resolves and caches the series for a label combination the
 // read-only map lacks.
-func (m *Metrics) series(k decisionKey) *decisionSeries {
+func (m *Metrics) series(k decisionKey) *DecisionSeries {
 	d := &m.decisions
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var read map[decisionKey]*decisionSeries
+	var read map[decisionKey]*DecisionSeries
 	if p := d.read.Load(); p != nil {
 		read = *p
 	}
@@ -82,14 +97,14 @@ func (m *Metrics) series(k decisionKey) *decisionSeries {
 	}
 	s, ok := d.pending[k]
 	if !ok {
-		s = &decisionSeries{created: time.Now(), duration: m.DecisionDuration.WithLabelValues(k.transport)}
+		s = &DecisionSeries{created: time.Now(), duration: m.DecisionDuration.WithLabelValues(k.transport)}
 		if d.pending == nil {
-			d.pending = map[decisionKey]*decisionSeries{}
+			d.pending = map[decisionKey]*DecisionSeries{}
 		}
 		d.pending[k] = s
 	}
 	if d.misses++; d.misses >= len(read) {
-		next := make(map[decisionKey]*decisionSeries, len(read)+len(d.pending))
+		next := make(map[decisionKey]*DecisionSeries, len(read)+len(d.pending))
 		for dk, ds := range read {
 			next[dk] = ds
 		}
@@ -114,13 +129,13 @@ func (c *decisionCollector) Describe(ch chan<- *prometheus.Desc) { ch <- decisio
 func (c *decisionCollector) Collect(ch chan<- prometheus.Metric) {
 	d := &c.m.decisions
 	d.mu.Lock()
-	var read map[decisionKey]*decisionSeries
+	var read map[decisionKey]*DecisionSeries
 	if p := d.read.Load(); p != nil {
 		read = *p
 	}
 	keys := make([]decisionKey, 0, len(read)+len(d.pending))
-	series := make([]*decisionSeries, 0, len(read)+len(d.pending))
-	for _, part := range [...]map[decisionKey]*decisionSeries{read, d.pending} {
+	series := make([]*DecisionSeries, 0, len(read)+len(d.pending))
+	for _, part := range [...]map[decisionKey]*DecisionSeries{read, d.pending} {
 		for k, s := range part {
 			keys = append(keys, k)
 			series = append(series, s)

@@ -85,6 +85,16 @@ func (c *Compiled) Memo(key any, derive func() any) any {
 	return c.memo.Get(key, derive)
 }
 
+// MemoKey is Memo for a key of type K that is not pointer-shaped (a struct
+// of strings, say): it is looked up without converting it to an interface,
+// which would allocate on every request (memo.Find).
+func MemoKey[K comparable](c *Compiled, key K, derive func() any) any {
+	if v, ok := memo.Find(&c.memo, key); ok {
+		return v
+	}
+	return c.memo.Add(key, derive())
+}
+
 // Rule is a compiled rule.
 type Rule struct {
 	*policy.Rule
