@@ -44,30 +44,19 @@ func (e *Engine) Check(ctx context.Context, r *request.Request) (d *Decision) {
 	return Decide(ctx, r, e.Store.Load(), opts)
 }
 
-// seriesKey memoises, on a compiled policy, the metric series of one
-// outcome: the engine's Metrics (engines may share a store, not their
-// metrics), the transport and the outcome.
-type seriesKey struct {
-	m         *observability.Metrics
-	transport string
-	reason    Reason
-	allow     bool
-}
-
 // observe counts d. A decision made under a policy counts on the series
-// the compiled policy keeps for its outcome: that is the policy the
-// decision has just read, where the map of every policy's series would
-// cost a few cache misses per request with thousands of policies
-// (BenchmarkDecisionSpread in test/bench). A new snapshot's policies find
-// the same series again, so counts carry over.
+// the compiled policy keeps for its outcome (store.Compiled.Counter): that
+// is the policy the decision has just read, where the map of every
+// policy's series costs a few cache misses per request with thousands of
+// policies (BenchmarkDecisionSpread in test/bench). A new snapshot's
+// policies find the same series again, so counts carry over.
 func (e *Engine) observe(r *request.Request, d *Decision, took time.Duration) {
 	c := d.compiled
 	if c == nil {
 		e.Metrics.ObserveDecision(r.Transport, d.Allow, string(d.Reason), d.Policy, took)
 		return
 	}
-	key := seriesKey{m: e.Metrics, transport: r.Transport, reason: d.Reason, allow: d.Allow}
-	s := store.MemoKey(c, key, func() any {
+	s := c.Counter(e.Metrics, r.Transport, string(d.Reason), d.Allow, func() any {
 		return e.Metrics.Series(r.Transport, d.Allow, string(d.Reason), c.Key)
 	}).(*observability.DecisionSeries)
 	s.Observe(took)

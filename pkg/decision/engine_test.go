@@ -2,13 +2,12 @@ package decision
 
 import (
 	"context"
-	"fmt"
-	"io"
+	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/authgate/authgate/pkg/observability"
 	"github.com/authgate/authgate/pkg/store"
@@ -24,59 +23,62 @@ func TestEngineCountsDecisions(t *testing.T) {
 	type call struct {
 		transport, host, authz string
 		rebuild                bool // apply a new snapshot of the same policies first
+		badRequest             bool // the adapter refuses it before Check (Engine.Record)
 	}
 	const (
-		shopAllowGRPC = `decision="allow",policy="shop",policy_namespace="shop",reason="allowed",transport="grpc"`
-		shopAllowHTTP = `decision="allow",policy="shop",policy_namespace="shop",reason="allowed",transport="http"`
-		shopInvalid   = `decision="deny",policy="shop",policy_namespace="shop",reason="invalid_token",transport="http"`
-		shopNoCred    = `decision="deny",policy="shop",policy_namespace="shop",reason="no_credential",transport="http"`
-		noPolicy      = `decision="deny",policy="",policy_namespace="",reason="unknown_host",transport="grpc"`
+		shopAllowGRPC = "allow allowed shop shop grpc"
+		shopAllowHTTP = "allow allowed shop shop http"
+		shopInvalid   = "deny invalid_token shop shop http"
+		shopNoCred    = "deny no_credential shop shop http"
+		shopDryRun    = "allow dry_run_deny shop shop http"
+		noPolicy      = "deny unknown_host   grpc"
+		badRequest    = "deny bad_request   http"
 	)
 	tests := map[string]struct {
-		calls []call
-		want  map[string]int // labels of authgate_decisions_total: count
+		dryRun bool
+		calls  []call
+		want   map[string]int // "decision reason policy_namespace policy transport": count
 	}{
 		"one outcome": {
-			calls: []call{{"grpc", "shop.example.com", "bearer alice", false}, {"grpc", "shop.example.com", "bearer alice", false}},
+			calls: []call{{transport: "grpc", host: "shop.example.com", authz: "bearer alice"}, {transport: "grpc", host: "shop.example.com", authz: "bearer alice"}},
 			want:  map[string]int{shopAllowGRPC: 2},
 		},
 		"per transport and outcome": {
 			calls: []call{
-				{"grpc", "shop.example.com", "bearer alice", false},
-				{"http", "shop.example.com", "bearer alice", false},
-				{"http", "shop.example.com", "", false},
-				{"http", "shop.example.com", "bearer bad", false},
-				{"http", "shop.example.com", "", false},
+				{transport: "grpc", host: "shop.example.com", authz: "bearer alice"},
+				{transport: "http", host: "shop.example.com", authz: "bearer alice"},
+				{transport: "http", host: "shop.example.com"},
+				{transport: "http", host: "shop.example.com", authz: "bearer bad"},
+				{transport: "http", host: "shop.example.com"},
 			},
 			want: map[string]int{shopAllowGRPC: 1, shopAllowHTTP: 1, shopInvalid: 1, shopNoCred: 2},
 		},
 		"across snapshots": {
 			calls: []call{
-				{"grpc", "shop.example.com", "bearer alice", false},
-				{"grpc", "shop.example.com", "bearer alice", true},
-				{"grpc", "shop.example.com", "bearer alice", true},
+				{transport: "grpc", host: "shop.example.com", authz: "bearer alice"},
+				{transport: "grpc", host: "shop.example.com", authz: "bearer alice", rebuild: true},
+				{transport: "grpc", host: "shop.example.com", authz: "bearer alice", rebuild: true},
 			},
 			want: map[string]int{shopAllowGRPC: 3},
 		},
-		"no policy": {
-			calls: []call{{"grpc", "nowhere.example.com", "bearer alice", false}, {"grpc", "shop.example.com", "bearer alice", false}},
-			want:  map[string]int{shopAllowGRPC: 1, noPolicy: 1},
+		"DryRun counts the would-be denial as an allow": {
+			dryRun: true,
+			calls:  []call{{transport: "http", host: "shop.example.com"}, {transport: "http", host: "shop.example.com", authz: "bearer alice"}},
+			want:   map[string]int{shopDryRun: 1, shopAllowHTTP: 1},
 		},
-	}
-	// exposition renders want, each count times k, as /metrics shows it.
-	exposition := func(want map[string]int, k int) io.Reader {
-		var b strings.Builder
-		b.WriteString("# HELP authgate_decisions_total Decisions made, by transport, verdict, reason and policy (namespace and name; empty when no policy claimed the host).\n")
-		b.WriteString("# TYPE authgate_decisions_total counter\n")
-		for labels, n := range want {
-			fmt.Fprintf(&b, "authgate_decisions_total{%s} %d\n", labels, n*k)
-		}
-		return strings.NewReader(b.String())
+		"no policy": {
+			calls: []call{
+				{transport: "grpc", host: "nowhere.example.com", authz: "bearer alice"},
+				{transport: "grpc", host: "shop.example.com", authz: "bearer alice"},
+				{transport: "http", host: "shop.example.com", badRequest: true},
+			},
+			want: map[string]int{shopAllowGRPC: 1, noPolicy: 1, badRequest: 1},
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			var s store.Store
-			s.Apply(snapshot(t, shop(false)))
+			s.Apply(snapshot(t, shop(tc.dryRun)))
 			// Two engines on one store, each with its own metrics: the
 			// second decides everything twice, the first once.
 			regs := [2]*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
@@ -86,21 +88,56 @@ func TestEngineCountsDecisions(t *testing.T) {
 			}
 			for _, c := range tc.calls {
 				if c.rebuild {
-					s.Apply(snapshot(t, shop(false)))
+					s.Apply(snapshot(t, shop(tc.dryRun)))
 				}
 				r := req(c.host, "GET", "/api/x", c.authz)
 				r.Transport = c.transport
-				engines[0].Check(context.Background(), r)
-				engines[1].Check(context.Background(), r)
-				engines[1].Check(context.Background(), r)
+				for i, e := range [...]*Engine{engines[0], engines[1], engines[1]} {
+					if c.badRequest {
+						e.Record(r, BadRequest("malformed"), time.Millisecond)
+						continue
+					}
+					if d := e.Check(context.Background(), r); i == 0 && d.compiled == nil && d.Policy != "" {
+						t.Fatalf("a decision under %s does not hold its compiled policy", d.Policy)
+					}
+				}
 			}
 			for i, reg := range regs {
-				if err := testutil.GatherAndCompare(reg, exposition(tc.want, i+1), "authgate_decisions_total"); err != nil {
-					t.Errorf("engine %d: %v", i, err)
+				want := map[string]int{}
+				for k, n := range tc.want {
+					want[k] = n * (i + 1)
+				}
+				if got := decisionCounts(t, reg); !maps.Equal(got, want) {
+					t.Errorf("engine %d counted %v, want %v", i, got, want)
 				}
 			}
 		})
 	}
+}
+
+// decisionCounts reads authgate_decisions_total from reg, by label values
+// ("decision reason policy_namespace policy transport").
+func decisionCounts(t *testing.T, reg *prometheus.Registry) map[string]int {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, mf := range mfs {
+		if mf.GetName() != "authgate_decisions_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			key := strings.Join([]string{labels["decision"], labels["reason"], labels["policy_namespace"], labels["policy"], labels["transport"]}, " ")
+			got[key] = int(m.GetCounter().GetValue())
+		}
+	}
+	return got
 }
 
 // TestEngineObserveDoesNotAllocate: counting a decision on its policy's

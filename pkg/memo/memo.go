@@ -50,18 +50,6 @@ func (l *List) Add(key, value any) any {
 	}
 }
 
-// Find is Lookup for a key of a type K, compared without converting it to
-// an interface: a key that is not pointer-shaped (a struct of strings, say)
-// would be allocated on the heap on every call to Lookup.
-func Find[K comparable](l *List, key K) (any, bool) {
-	for e := l.head.Load(); e != nil; e = e.next {
-		if k, ok := e.key.(K); ok && k == key {
-			return e.value, true
-		}
-	}
-	return nil, false
-}
-
 // Get returns the value for key, adding what derive makes the first time.
 // Concurrent first calls may each derive; one value wins and all return it.
 func (l *List) Get(key any, derive func() any) any {

@@ -1,7 +1,6 @@
 package memo_test
 
 import (
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -93,51 +92,5 @@ func TestListConcurrent(t *testing.T) {
 		if calls.Load() == 0 {
 			t.Fatal("derive never called")
 		}
-	}
-}
-
-// named and other have the same underlying type: keys of different types
-// are different keys even when their values are equal.
-type (
-	named struct{ a, b string }
-	other struct{ a, b string }
-)
-
-// TestFind: Find sees what Add put under a key of the same type and value,
-// and nothing else; it compares without boxing the key, so a struct key
-// costs no allocation.
-func TestFind(t *testing.T) {
-	var l memo.List
-	l.Add(named{"grpc", "allowed"}, 1)
-	l.Add(other{"grpc", "allowed"}, 2)
-	l.Add(named{"http", "allowed"}, 3)
-	l.Add(keyA{}, 4)
-	tests := map[string]struct {
-		find  func() (any, bool)
-		want  any
-		found bool
-	}{
-		"first added":          {find: func() (any, bool) { return memo.Find(&l, named{"grpc", "allowed"}) }, want: 1, found: true},
-		"same value, new type": {find: func() (any, bool) { return memo.Find(&l, other{"grpc", "allowed"}) }, want: 2, found: true},
-		"last of its type":     {find: func() (any, bool) { return memo.Find(&l, named{"http", "allowed"}) }, want: 3, found: true},
-		"other value":          {find: func() (any, bool) { return memo.Find(&l, named{"http", "denied"}) }},
-		"empty struct key":     {find: func() (any, bool) { return memo.Find(&l, keyA{}) }, want: 4, found: true},
-		"type never added":     {find: func() (any, bool) { return memo.Find(&l, keyB{}) }},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got, found := tc.find(); got != tc.want || found != tc.found {
-				t.Fatalf("Find = %v, %v; want %v, %v", got, found, tc.want, tc.found)
-			}
-		})
-	}
-	var empty memo.List
-	if _, found := memo.Find(&empty, keyA{}); found {
-		t.Fatal("Find on an empty list found a key")
-	}
-	// A key built from strings the caller has at hand, as the engine's is.
-	grpc := strings.Clone("grpc")
-	if n := testing.AllocsPerRun(100, func() { memo.Find(&l, named{grpc, "allowed"}) }); n != 0 {
-		t.Fatalf("Find allocates %v times per call", n)
 	}
 }

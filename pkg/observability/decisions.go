@@ -44,7 +44,8 @@ type decisionKey struct {
 // DecisionSeries is one label combination of authgate_decisions_total:
 // its counter, with the duration histogram child of its transport resolved
 // once. A caller that decides for one policy again and again may keep the
-// series (see Series) and count on it directly.
+// series and count on it directly. Get one from Series only: a zero
+// DecisionSeries has no histogram to observe into.
 type DecisionSeries struct {
 	count    atomic.Uint64
 	created  time.Time // exported as the counter's created timestamp, as a CounterVec child's
@@ -64,7 +65,8 @@ func (m *Metrics) ObserveDecision(transport string, allow bool, reason, policy s
 // seen, whose key holds three strings: with thousands of policies, its
 // slots, the policy name and the series are each a likely cache miss. The
 // decision engine therefore keeps each policy's series with the compiled
-// policy it has in hand, and calls this once per combination per snapshot.
+// policy it has in hand (store.Compiled.Counter), and calls this about once
+// per combination per snapshot.
 func (m *Metrics) Series(transport string, allow bool, reason, policy string) *DecisionSeries {
 	k := decisionKey{transport: transport, reason: reason, policy: policy, allow: allow}
 	if p := m.decisions.read.Load(); p != nil {

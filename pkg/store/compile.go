@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/memo"
@@ -33,6 +34,8 @@ type Compiled struct {
 	// memo holds what the decision derives from the policy alone (the
 	// headers of an allow without identity), once per compiled policy.
 	memo memo.List
+	// counters is the first entry of the block Counter reads.
+	counters atomic.Pointer[counter]
 }
 
 // Strip lists, lower-case, every header name this policy may set and their
@@ -83,16 +86,6 @@ func (c *Compiled) NamesMemo(key any, derive func() any) any {
 // policy decides and must not be modified.
 func (c *Compiled) Memo(key any, derive func() any) any {
 	return c.memo.Get(key, derive)
-}
-
-// MemoKey is Memo for a key of type K that is not pointer-shaped (a struct
-// of strings, say): it is looked up without converting it to an interface,
-// which would allocate on every request (memo.Find).
-func MemoKey[K comparable](c *Compiled, key K, derive func() any) any {
-	if v, ok := memo.Find(&c.memo, key); ok {
-		return v
-	}
-	return c.memo.Add(key, derive())
 }
 
 // Rule is a compiled rule.
