@@ -3,6 +3,8 @@ package observability
 import (
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Redacted replaces every credential Redact removes.
@@ -53,29 +55,117 @@ func Redact(s string, secrets ...string) string {
 			s = strings.ReplaceAll(s, secret, Redacted)
 		}
 	}
-	if !mayHoldCredential(s) {
-		return s
+	for _, p := range patterns {
+		if p.may(s) {
+			s = p.redact(s)
+		}
 	}
-	s = credHeader.ReplaceAllString(s, "${1}${2}"+Redacted)
-	s = authScheme.ReplaceAllString(s, "${1}${2}"+Redacted)
-	s = jwtLike.ReplaceAllLiteralString(s, Redacted)
-	s = userinfo.ReplaceAllString(s, "${1}"+Redacted+"@")
-	s = query.ReplaceAllStringFunc(s, redactQuery)
-	s = sensitiveParam.ReplaceAllStringFunc(s, redactParam)
 	return s
 }
 
-// mayHoldCredential is a cheap pre-check so that the common message (no
-// URL, no header, no token) skips the regular expressions.
-func mayHoldCredential(s string) bool {
-	return strings.ContainsAny(s, "?=:@") || strings.Contains(s, "eyJ") ||
-		containsFold(s, "bearer") || containsFold(s, "basic") || containsFold(s, "digest") ||
-		containsFold(s, "negotiate")
+// headerWords and schemeWords are what credHeader and authScheme cannot
+// match without. Each starts with a letter whose case-folding orbit is
+// ASCII (not k or s), which containsFold relies on, and is a lower-case
+// ASCII letter.
+var (
+	headerWords = []string{"cookie", "authorization", "x-api-key"}
+	schemeWords = []string{"bearer", "basic", "digest", "negotiate"}
+)
+
+// patterns are the credential shapes, in the order Redact applies them.
+// Each runs only when s holds what it cannot match without (a literal it
+// contains, found without a regular expression): a denial's detail passes
+// through Redact, and an ordinary message ("invalid credential: bad
+// header") would otherwise cost tens of microseconds of regular
+// expressions, on every request with a bad token.
+var patterns = [...]struct {
+	may    func(string) bool
+	redact func(string) string
+}{
+	{
+		func(s string) bool { return containsFold(s, "", headerWords...) },
+		func(s string) string { return credHeader.ReplaceAllString(s, "${1}${2}"+Redacted) },
+	},
+	{
+		// The scheme, then white space (\s is ASCII in RE2): an
+		// authenticator named "bearer" in a message opens no gate.
+		func(s string) bool { return containsFold(s, " \t\n\f\r", schemeWords...) },
+		func(s string) string { return authScheme.ReplaceAllString(s, "${1}${2}"+Redacted) },
+	},
+	{
+		func(s string) bool { return strings.Contains(s, "eyJ") },
+		func(s string) string { return jwtLike.ReplaceAllLiteralString(s, Redacted) },
+	},
+	{
+		func(s string) bool { return strings.Contains(s, "://") && strings.Contains(s, "@") },
+		func(s string) string { return userinfo.ReplaceAllString(s, "${1}"+Redacted+"@") },
+	},
+	{
+		func(s string) bool { return strings.Contains(s, "?") },
+		func(s string) string { return query.ReplaceAllStringFunc(s, redactQuery) },
+	},
+	{
+		func(s string) bool { return strings.Contains(s, "=") },
+		func(s string) string { return sensitiveParam.ReplaceAllStringFunc(s, redactParam) },
+	},
 }
 
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
+// containsFold reports whether s contains one of the lower-case ASCII
+// words the way a (?i) pattern would find it, followed by one of the bytes
+// in then when then is not empty: Go's regular expressions fold case by
+// Unicode's simple folding, so "K" (U+212A KELVIN SIGN) matches "k" and
+// "ſ" (U+017F) matches "s", and a search that compared bytes would skip
+// text the pattern redacts.
+func containsFold(s, then string, words ...string) bool {
+	var firsts uint32 // the words' first letters, a bit each
+	for _, w := range words {
+		firsts |= 1 << (w[0] - 'a')
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i] | ('a' - 'A') // lower case, for letters
+		if c < 'a' || c > 'z' || firsts&(1<<(c-'a')) == 0 {
+			continue
+		}
+		for _, w := range words {
+			// A word's first letter folds only to ASCII: compare bytes.
+			if c != w[0] {
+				continue
+			}
+			if rest, ok := cutFoldPrefix(s[i+1:], w[1:]); ok && (then == "" || rest != "" && strings.IndexByte(then, rest[0]) >= 0) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cutFoldPrefix returns what follows word (lower-case ASCII) at the start
+// of s under simple case folding, and whether s starts with it.
+func cutFoldPrefix(s, word string) (string, bool) {
+	for j := 0; j < len(word); j++ {
+		if s == "" {
+			return "", false
+		}
+		r, size := utf8.DecodeRuneInString(s)
+		if !foldsTo(r, rune(word[j])) {
+			return "", false
+		}
+		s = s[size:]
+	}
+	return s, true
+}
+
+// foldsTo reports whether r is c (a lower-case ASCII letter, or any other
+// ASCII byte) or in its case-folding orbit.
+func foldsTo(r, c rune) bool {
+	if r == c {
+		return true
+	}
+	if r < utf8.RuneSelf {
+		return 'A' <= r && r <= 'Z' && r+'a'-'A' == c
+	}
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if f == c {
 			return true
 		}
 	}

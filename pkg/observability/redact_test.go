@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
@@ -186,4 +188,97 @@ func FuzzRedact(f *testing.F) {
 			t.Fatalf("bearer value %q survived: %q", s, wrapped)
 		}
 	})
+}
+
+// redactUngated is Redact with every pattern applied, whatever the text
+// holds: what Redact did before its patterns were gated, and must still do.
+func redactUngated(s string) string {
+	for _, p := range patterns {
+		s = p.redact(s)
+	}
+	return s
+}
+
+// TestRedactGates: a pattern's gate never skips text the pattern would
+// redact, including where Unicode case folding makes a (?i) pattern match
+// letters a byte search would not ("K" is U+212A KELVIN SIGN, "ſ" U+017F
+// LATIN SMALL LETTER LONG S), and ordinary messages skip every pattern.
+func TestRedactGates(t *testing.T) {
+	tests := map[string]struct {
+		in      string
+		skipAll bool // no gate opens
+	}{
+		"denial detail":          {in: `authenticator "bearer" rejected the credential: invalid credential: bad header: bad base64url`},
+		"plain":                  {in: "signature does not verify", skipAll: true},
+		"kelvin cookie header":   {in: "upstream said: cooKie: sid=abcdef123456"},
+		"long s basic":           {in: "auth: baſic dXNlcjpwYXNz"},
+		"upper authorization":    {in: "AUTHORIZATION=Bearer abcdef"},
+		"x-api-key":              {in: "header X-Api-Key: k-123456789"},
+		"jwt":                    {in: "token " + jwtSecret + " rejected"},
+		"userinfo":               {in: `Get "https://user:pw@idp.example.com/x": EOF`},
+		"query":                  {in: `Get "https://idp.example.com/introspect?token=abc": timeout`},
+		"param without query":    {in: "form: client_secret=s3cr3t&x=1"},
+		"fold split over a rune": {in: "coo\u212aie\u212a: value"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got, want := Redact(tc.in), redactUngated(tc.in); got != want {
+				t.Fatalf("Redact(%q) = %q, want %q (every pattern applied)", tc.in, got, want)
+			}
+			opened := false
+			for _, p := range patterns {
+				opened = opened || p.may(tc.in)
+			}
+			if tc.skipAll && opened {
+				t.Fatalf("a gate opened for %q", tc.in)
+			}
+		})
+	}
+}
+
+// FuzzRedactGates: whatever the text, gating the patterns changes nothing
+// Redact returns.
+func FuzzRedactGates(f *testing.F) {
+	f.Add("cooKie: a=b")
+	f.Add("Bearer " + jwtSecret)
+	f.Add(`Get "http://u:p@h/p?session=abc123": EOF`)
+	f.Add("baſic abc")
+	f.Add("invalid credential: bad header")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := Redact(s), redactUngated(s); got != want {
+			t.Fatalf("Redact(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
+
+// BenchmarkRedact: what a denial's detail costs to scrub, for a message
+// with no credential shape (most denials) and one with several.
+func BenchmarkRedact(b *testing.B) {
+	for name, s := range map[string]string{
+		"denial": `authenticator "bearer" rejected the credential: invalid credential: bad header: bad base64url`,
+		"shapes": `Post "https://u:p@idp.example.com/introspect?token=abc": Authorization: Bearer ` + jwtSecret,
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Redact(s, opaqueSecret)
+			}
+		})
+	}
+}
+
+// TestGateWordsFoldASCII pins what containsFold relies on: every gate
+// word starts with a lower-case ASCII letter that folds to ASCII only.
+func TestGateWordsFoldASCII(t *testing.T) {
+	for _, w := range append(append([]string{}, headerWords...), schemeWords...) {
+		first := rune(w[0])
+		if first < 'a' || first > 'z' {
+			t.Errorf("%q does not start with a lower-case ASCII letter", w)
+		}
+		for f := unicode.SimpleFold(first); f != first; f = unicode.SimpleFold(f) {
+			if f >= utf8.RuneSelf {
+				t.Errorf("%q starts with %q, which folds to %q: compare it by rune", w, first, f)
+			}
+		}
+	}
 }
