@@ -87,6 +87,40 @@ func BenchmarkDecisionCookieCacheHit(b *testing.B) {
 	run(b, e, realistic(map[string]string{"cookie": "_ga=GA1.2.1363734468; theme=dark; session=cookie-1"}))
 }
 
+// BenchmarkDecisionInvalidToken: a denial of a bearer token that is not
+// valid, which costs authgate what anyone may send it: one that does not
+// parse, and one whose signature does not verify (checked on every
+// request: a bad signature is not cached). run requires an allow, so the
+// loop is its own.
+func BenchmarkDecisionInvalidToken(b *testing.B) {
+	e, tok := setup(b)
+	header, payload, _ := strings.Cut(tok, ".")
+	payload, sig, _ := strings.Cut(payload, ".")
+	// Another signature of the right length: flip its first character.
+	flipped := "A"
+	if sig[0] == 'A' {
+		flipped = "B"
+	}
+	for name, token := range map[string]string{
+		"malformed": "x.y.z",
+		"signature": header + "." + payload + "." + flipped + sig[1:],
+	} {
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			r := realistic(map[string]string{"authorization": "Bearer " + token})
+			if d := e.Check(ctx, r); d.Allow || d.Status != 401 {
+				b.Fatalf("not a 401: %d %s %s", d.Status, d.Reason, d.Detail)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if d := e.Check(ctx, r); d.Allow {
+					b.Fatal("allowed")
+				}
+			}
+		})
+	}
+}
+
 // TestCachedDecisionAllocs holds the cache-hit goal of docs/performance.md
 // (at most 5 allocations) with a margin: one today, the Decision itself.
 // make test runs it without the race detector, whose sync.Pool drops
