@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/policy"
@@ -355,6 +356,37 @@ func BenchmarkLookup(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkMemoryLatency is the machine's side of BenchmarkLookup: one
+// load that depends on the one before, over a random cycle of cache lines
+// filling 32 KiB to 64 MiB (L1, L2, L3, memory). Spread over 10,000
+// tenants, a lookup reads each tenant's index slot, host key, compiled
+// policy and rules, megabytes in all, and pays at least the latency at
+// that size once per request; the budget of 1.2 × the 10-policy figure is
+// about 8 ns (docs/performance.md).
+func BenchmarkMemoryLatency(b *testing.B) {
+	type line struct {
+		next int
+		_    [56]byte // one 64-byte cache line per element
+	}
+	for _, kib := range []int{32, 256, 768, 2048, 8192, 65536} {
+		n := kib << 10 / int(unsafe.Sizeof(line{}))
+		lines := make([]line, n)
+		order := rand.New(rand.NewPCG(1, 2)).Perm(n)
+		for i := range n {
+			lines[order[i]].next = order[(i+1)%n]
+		}
+		b.Run(itoa(kib)+"KiB", func(b *testing.B) {
+			at := 0
+			for b.Loop() {
+				at = lines[at].next
+			}
+			if at < 0 {
+				b.Fatal("unreachable: keeps the loads")
+			}
+		})
 	}
 }
 
