@@ -26,12 +26,7 @@ func setup(b testing.TB) (*decision.Engine, string) {
 	res := resolver.NewAuthgear(resolver.AuthgearConfig{})
 	b.Cleanup(res.Close)
 	res.AddSession("cookie-1", resolver.Session{UserID: "alice", Roles: []string{"viewer"}})
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	srv, err := server.New(ctx, server.Config{Log: logr.Discard()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	srv := newServer(b, server.Config{})
 	yaml := strings.NewReplacer("{{ISSUER}}", iss.URL, "{{RESOLVER}}", res.ResolveURL()).Replace(Policies)
 	ps, err := source.ParseFile("bench.yaml", []byte(yaml), nil)
 	if err != nil {
@@ -43,6 +38,20 @@ func setup(b testing.TB) (*decision.Engine, string) {
 		b.Fatal(err)
 	}
 	return srv.Engine(), tok
+}
+
+// newServer makes a server that logs nothing, stopped when the test or
+// benchmark ends.
+func newServer(tb testing.TB, cfg server.Config) *server.Server {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	cfg.Log = logr.Discard()
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return srv
 }
 
 // realistic builds a request with the dozen headers a browser or app sends.

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-
 	"github.com/authgate/authgate/pkg/authn/jwt"
 	"github.com/authgate/authgate/pkg/devissuer"
 	"github.com/authgate/authgate/pkg/request"
@@ -71,12 +69,8 @@ func BenchmarkFirstSeen(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = iss.Close() })
-			ctx, cancel := context.WithCancel(context.Background())
-			b.Cleanup(cancel)
-			srv, err := server.New(ctx, server.Config{Log: logr.Discard(), JWT: jwt.Config{CacheSize: 1}})
-			if err != nil {
-				b.Fatal(err)
-			}
+			ctx := context.Background()
+			srv := newServer(b, server.Config{JWT: jwt.Config{CacheSize: 1}})
 			yaml := strings.NewReplacer("{{ISSUER}}", iss.URL, "{{RESOLVER}}", "http://127.0.0.1:1/resolve").Replace(Policies)
 			ps, err := source.ParseFile("bench.yaml", []byte(yaml), nil)
 			if err != nil {

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-logr/logr"
-
 	"github.com/authgate/authgate/pkg/devissuer"
 	"github.com/authgate/authgate/pkg/policy"
 	"github.com/authgate/authgate/pkg/server"
@@ -42,12 +40,7 @@ func BenchmarkSnapshotBuild(b *testing.B) {
 	b.Cleanup(func() { _ = iss.Close() })
 	for _, n := range []int{10, 1000, 10000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			srv, err := server.New(ctx, server.Config{Log: logr.Discard()})
-			if err != nil {
-				b.Fatal(err)
-			}
+			srv := newServer(b, server.Config{})
 			ps := manyPolicies(b, n, iss.URL, "http://127.0.0.1:1/resolve")
 			b.ReportAllocs()
 			for b.Loop() {
@@ -79,12 +72,8 @@ func BenchmarkScale10k(b *testing.B) {
 	b.Cleanup(res.Close)
 	ps := manyPolicies(b, n, iss.URL, res.ResolveURL())
 	heapBefore := liveHeapMiB()
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	srv, err := server.New(ctx, server.Config{Log: logr.Discard()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	ctx := context.Background()
+	srv := newServer(b, server.Config{})
 	srv.Apply(ps)
 	e := srv.Engine()
 	for i := range n {
@@ -186,12 +175,8 @@ func BenchmarkDecisionSpread(b *testing.B) {
 	}
 	for _, n := range []int{10, 10000} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			srv, err := server.New(ctx, server.Config{Log: logr.Discard()})
-			if err != nil {
-				b.Fatal(err)
-			}
+			ctx := context.Background()
+			srv := newServer(b, server.Config{})
 			srv.Apply(manyPolicies(b, n, iss.URL, "http://127.0.0.1:1/resolve"))
 			e := srv.Engine()
 			// A server decides on a request it has just parsed, whose host
