@@ -64,13 +64,17 @@ func Redact(s string, secrets ...string) string {
 }
 
 // headerWords and schemeWords are what credHeader and authScheme cannot
-// match without. Each starts with a letter whose case-folding orbit is
-// ASCII (not k or s), which containsFold relies on, and is a lower-case
-// ASCII letter.
+// match without: each alternative of the pattern's first group contains
+// one (TestGateWordsCoverPatterns). Each word is lower-case ASCII, and its
+// first letter folds to ASCII letters only (not k or s), which
+// containsFold relies on (TestGateWordsFoldASCII).
 var (
 	headerWords = []string{"cookie", "authorization", "x-api-key"}
 	schemeWords = []string{"bearer", "basic", "digest", "negotiate"}
 )
+
+// schemeSpace is what authScheme's \s matches.
+const schemeSpace = " \t\n\f\r"
 
 // patterns are the credential shapes, in the order Redact applies them.
 // Each runs only when s holds what it cannot match without (a literal it
@@ -87,9 +91,10 @@ var patterns = [...]struct {
 		func(s string) string { return credHeader.ReplaceAllString(s, "${1}${2}"+Redacted) },
 	},
 	{
-		// The scheme, then white space (\s is ASCII in RE2): an
-		// authenticator named "bearer" in a message opens no gate.
-		func(s string) bool { return containsFold(s, " \t\n\f\r", schemeWords...) },
+		// The scheme, then white space: \s in Go's regular expressions is
+		// [\t\n\f\r ] (TestSchemeGateSpace). An authenticator named
+		// "bearer" in a message opens no gate.
+		func(s string) bool { return containsFold(s, schemeSpace, schemeWords...) },
 		func(s string) string { return authScheme.ReplaceAllString(s, "${1}${2}"+Redacted) },
 	},
 	{

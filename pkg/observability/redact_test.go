@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -207,7 +208,11 @@ func TestRedactGates(t *testing.T) {
 	tests := map[string]struct {
 		in      string
 		skipAll bool // no gate opens
+		redacts bool // and something is redacted
 	}{
+		// The pre-check before the gates compared bytes and had no ":",
+		// "=", "?" or "@" to go on here: this went out as it came.
+		"long s basic alone":     {in: "auth baſic dXNlcjpwYXNz", redacts: true},
 		"denial detail":          {in: `authenticator "bearer" rejected the credential: invalid credential: bad header: bad base64url`},
 		"plain":                  {in: "signature does not verify", skipAll: true},
 		"kelvin cookie header":   {in: "upstream said: cooKie: sid=abcdef123456"},
@@ -231,6 +236,9 @@ func TestRedactGates(t *testing.T) {
 			}
 			if tc.skipAll && opened {
 				t.Fatalf("a gate opened for %q", tc.in)
+			}
+			if got := Redact(tc.in); tc.redacts && !strings.Contains(got, Redacted) {
+				t.Fatalf("Redact(%q) = %q redacts nothing", tc.in, got)
 			}
 		})
 	}
@@ -279,6 +287,48 @@ func TestGateWordsFoldASCII(t *testing.T) {
 			if f >= utf8.RuneSelf {
 				t.Errorf("%q starts with %q, which folds to %q: compare it by rune", w, first, f)
 			}
+		}
+	}
+}
+
+// TestGateWordsCoverPatterns keeps the gate words in step with the
+// patterns they stand for: every alternative of credHeader's and
+// authScheme's first group contains a gate word, so a name added to a
+// pattern without its word fails here instead of going unredacted.
+func TestGateWordsCoverPatterns(t *testing.T) {
+	for name, tc := range map[string]struct {
+		re    *regexp.Regexp
+		words []string
+	}{
+		"credHeader": {credHeader, headerWords},
+		"authScheme": {authScheme, schemeWords},
+	} {
+		// The first capturing group: "(" not followed by "?" (flags).
+		src := tc.re.String()
+		group := regexp.MustCompile(`\(([^?()][^()]*)\)`).FindStringSubmatch(src)
+		if group == nil {
+			t.Fatalf("%s: no group in %s", name, src)
+		}
+		alternatives := strings.Split(group[1], "|")
+		if len(alternatives) < 2 {
+			t.Fatalf("%s: the first group of %s is not the list of names", name, src)
+		}
+		for _, alt := range alternatives {
+			if !containsFold(alt, "", tc.words...) {
+				t.Errorf("%s: %q contains none of the gate words %q", name, alt, tc.words)
+			}
+		}
+	}
+}
+
+// TestSchemeGateSpace: the bytes after a scheme word that open the gate are
+// exactly those authScheme's \s matches there.
+func TestSchemeGateSpace(t *testing.T) {
+	for b := range 256 {
+		s := "basic" + string([]byte{byte(b)}) + "abcdef"
+		matches := authScheme.MatchString(s)
+		if gate := strings.IndexByte(schemeSpace, byte(b)) >= 0; gate != matches {
+			t.Errorf("byte %#x after the scheme: gate %v, pattern matches %v", b, gate, matches)
 		}
 	}
 }
