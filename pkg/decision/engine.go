@@ -56,7 +56,8 @@ func (e *Engine) observe(r *request.Request, d *Decision, took time.Duration) {
 		e.Metrics.ObserveDecision(r.Transport, d.Allow, string(d.Reason), d.Policy, took)
 		return
 	}
-	s := c.Counter(e.Metrics, r.Transport, string(d.Reason), d.Allow, func() any {
+	key := store.CounterKey{Owner: e.Metrics, Transport: r.Transport, Reason: string(d.Reason), Allow: d.Allow}
+	s := c.Counter(key, func() any {
 		return e.Metrics.Series(r.Transport, d.Allow, string(d.Reason), c.Key)
 	}).(*observability.DecisionSeries)
 	s.Observe(took)

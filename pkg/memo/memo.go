@@ -4,7 +4,8 @@
 // each (an identity: its header lists and metadata; a policy: its allows
 // without identity) and are kept by the tens of thousands: it is one
 // pointer until used, where a sync.Map is 48 bytes and a trie node per key.
-// A lookup walks the list, so it is not for many keys.
+// A lookup walks the list, so it is not for many keys. A Table holds its
+// keys in one block instead, for a value read on every request (table.go).
 package memo
 
 import "sync/atomic"

